@@ -1,0 +1,410 @@
+//! Formatting `eval`'s results: the terminal table, `metrics.csv`, `metrics.json` and
+//! `report.md` (the paper's Table I form: one row per model, one column per score).
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::plots::PlotFiles;
+use super::{Accuracy, Level, Metric, ModelEval};
+use crate::scores::ScoreName;
+use crate::{Error, Result};
+
+/// Score columns over all models, in the project's score order.
+fn score_columns(evals: &[ModelEval]) -> Vec<&'static str> {
+    ScoreName::ALL
+        .into_iter()
+        .map(ScoreName::as_str)
+        .filter(|s| evals.iter().any(|e| e.score(s).is_some()))
+        .collect()
+}
+
+fn fmt_value(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_string(), |v| format!("{v:.4}"))
+}
+
+fn fmt_accuracy(a: Option<Accuracy>) -> String {
+    a.map_or_else(
+        || "–".to_string(),
+        |a| format!("{:.2}% ({}/{})", 100.0 * a.value, a.correct, a.n),
+    )
+}
+
+/// Rank marks for one row of the main table: 1 for the best value (all tied for best), 2 for
+/// the next distinct value when only one score is best, 0 otherwise.
+pub fn best_two(values: &[Option<f64>], higher_is_better: bool) -> Vec<u8> {
+    let better = |a: f64, b: f64| if higher_is_better { a > b } else { a < b };
+    let mut distinct: Vec<f64> = Vec::new();
+    for v in values.iter().flatten() {
+        if !distinct.contains(v) {
+            distinct.push(*v);
+        }
+    }
+    distinct.sort_by(|a, b| {
+        if better(*a, *b) {
+            std::cmp::Ordering::Less
+        } else if better(*b, *a) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+    let best = distinct.first().copied();
+    let n_best = values
+        .iter()
+        .filter(|v| **v == best && best.is_some())
+        .count();
+    let second = if n_best == 1 {
+        distinct.get(1).copied()
+    } else {
+        None
+    };
+    values
+        .iter()
+        .map(|v| match *v {
+            Some(x) if Some(x) == best => 1,
+            Some(x) if Some(x) == second => 2,
+            _ => 0,
+        })
+        .collect()
+}
+
+fn counts_line(e: &ModelEval) -> String {
+    format!(
+        "{} {} rows: {} evaluated ({} correct, {} wrong); left out {} with an error status, {} without a label",
+        e.rows, e.level, e.evaluated, e.correct, e.wrong, e.error_rows, e.unlabeled_rows
+    )
+}
+
+fn accuracy_line(e: &ModelEval) -> String {
+    let mut s = format!(
+        "top-1 accuracy {}, top-5 {}",
+        fmt_accuracy(e.top1),
+        fmt_accuracy(e.top5)
+    );
+    if e.top1_softmax_sum.is_some() || e.top5_softmax_sum.is_some() {
+        let _ = write!(
+            s,
+            "; by summed clip softmax: top-1 {}, top-5 {}",
+            fmt_accuracy(e.top1_softmax_sum),
+            fmt_accuracy(e.top5_softmax_sum)
+        );
+    }
+    s
+}
+
+/// The terminal output: per model its counts, accuracies and a score × metric table, then,
+/// for several models, the main table of `metric`.
+pub fn terminal(evals: &[ModelEval], metric: Metric) -> String {
+    let mut out = String::new();
+    for e in evals {
+        let _ = writeln!(out, "{} ({})", e.model, e.file.display());
+        let _ = writeln!(out, "  {}", counts_line(e));
+        let _ = writeln!(out, "  {}", accuracy_line(e));
+        if !e.scores.is_empty() {
+            let _ = write!(out, "  {:<16}{:>7}", "score", "n");
+            for m in Metric::ALL {
+                let _ = write!(out, "{:>14}", m.title());
+            }
+            out.push('\n');
+            for s in &e.scores {
+                let _ = write!(out, "  {:<16}{:>7}", s.score, s.metrics.n);
+                for m in Metric::ALL {
+                    let _ = write!(out, "{:>14}", fmt_value(m.value(&s.metrics)));
+                }
+                out.push('\n');
+            }
+        }
+        for note in &e.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+        out.push('\n');
+    }
+    if evals.len() > 1 {
+        let cols = score_columns(evals);
+        let _ = writeln!(
+            out,
+            "{} ({} is better; * best, + second):",
+            metric.title(),
+            if metric.higher_is_better() {
+                "higher"
+            } else {
+                "lower"
+            }
+        );
+        let width = evals
+            .iter()
+            .map(|e| e.model.len())
+            .max()
+            .unwrap_or(5)
+            .max(5)
+            + 2;
+        let _ = write!(out, "  {:<width$}", "model");
+        for c in &cols {
+            let _ = write!(out, "{:>16}", c);
+        }
+        out.push('\n');
+        for e in evals {
+            let values = row_values(e, &cols, metric);
+            let marks = best_two(&values, metric.higher_is_better());
+            let _ = write!(out, "  {:<width$}", e.model);
+            for (v, m) in values.iter().zip(marks) {
+                let mark = ["", "*", "+"][m as usize];
+                let _ = write!(out, "{:>16}", format!("{}{mark}", fmt_value(*v)));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn row_values(e: &ModelEval, cols: &[&str], metric: Metric) -> Vec<Option<f64>> {
+    cols.iter()
+        .map(|c| e.score(c).and_then(|s| metric.value(&s.metrics)))
+        .collect()
+}
+
+/// `metrics.csv`: one row per model and score, every metric, counts and accuracies repeated
+/// on each row so the file stands alone in pandas.
+pub fn metrics_csv(evals: &[ModelEval]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| Error::Invalid(format!("metrics.csv: {e}"));
+    let mut header = vec![
+        "model",
+        "file",
+        "level",
+        "score",
+        "n",
+        "n_correct",
+        "n_wrong",
+        "missing",
+    ];
+    header.extend(Metric::ALL.map(Metric::as_str));
+    header.extend([
+        "constant",
+        "rows",
+        "error_rows",
+        "unlabeled_rows",
+        "evaluated",
+        "top1_accuracy",
+        "top5_accuracy",
+        "top1_accuracy_softmax_sum",
+        "top5_accuracy_softmax_sum",
+    ]);
+    w.write_record(&header).map_err(err)?;
+    let num = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
+    for e in evals {
+        for s in &e.scores {
+            let mut rec = vec![
+                e.model.clone(),
+                e.file.display().to_string(),
+                e.level.clone(),
+                s.score.clone(),
+                s.metrics.n.to_string(),
+                s.metrics.n_correct.to_string(),
+                s.metrics.n_wrong.to_string(),
+                s.missing.to_string(),
+            ];
+            rec.extend(Metric::ALL.map(|m| num(m.value(&s.metrics))));
+            rec.extend([
+                s.metrics.is_constant().to_string(),
+                e.rows.to_string(),
+                e.error_rows.to_string(),
+                e.unlabeled_rows.to_string(),
+                e.evaluated.to_string(),
+                num(e.top1.map(|a| a.value)),
+                num(e.top5.map(|a| a.value)),
+                num(e.top1_softmax_sum.map(|a| a.value)),
+                num(e.top5_softmax_sum.map(|a| a.value)),
+            ]);
+            w.write_record(&rec).map_err(err)?;
+        }
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Invalid(format!("metrics.csv: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("metrics.csv: {e}")))
+}
+
+/// `metrics.json`: the level, the main table's metric and every model's [`ModelEval`].
+#[derive(Serialize)]
+pub struct MetricsJson<'a> {
+    pub level: &'static str,
+    pub main_metric: &'static str,
+    pub models: &'a [ModelEval],
+}
+
+pub fn metrics_json(evals: &[ModelEval], level: Level, metric: Metric) -> MetricsJson<'_> {
+    MetricsJson {
+        level: level.as_str(),
+        main_metric: metric.as_str(),
+        models: evals,
+    }
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('*', "\\*")
+        .replace('_', "\\_")
+}
+
+/// `report.md`: the main table (the paper's Table I form), counts and left-out rows, every
+/// metric per model, notes, plots and the definitions used.
+pub fn report_md(evals: &[ModelEval], level: Level, metric: Metric, plots: &[PlotFiles]) -> String {
+    let mut out = String::new();
+    let cols = score_columns(evals);
+    let _ = writeln!(
+        out,
+        "# Misprediction detection by trust score ({level} level)\n"
+    );
+    let _ = writeln!(
+        out,
+        "{} of each score as a detector of wrong predictions ({} is better). Per model, the \
+         best score is in **bold** and the second best in *italic*.\n",
+        metric.title(),
+        if metric.higher_is_better() {
+            "higher"
+        } else {
+            "lower"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "| model | {} |",
+        cols.iter()
+            .map(|c| md_escape(c))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(cols.len()));
+    for e in evals {
+        let values = row_values(e, &cols, metric);
+        let marks = best_two(&values, metric.higher_is_better());
+        let cells: Vec<String> = values
+            .iter()
+            .zip(marks)
+            .map(|(v, m)| match (v, m) {
+                (Some(_), 1) => format!("**{}**", fmt_value(*v)),
+                (Some(_), 2) => format!("*{}*", fmt_value(*v)),
+                _ => fmt_value(*v),
+            })
+            .collect();
+        let _ = writeln!(out, "| {} | {} |", md_escape(&e.model), cells.join(" | "));
+    }
+
+    let _ = writeln!(out, "\n## Rows and accuracy\n");
+    let _ = writeln!(
+        out,
+        "| model | file | {level} rows | evaluated | correct | wrong | left out: error status | left out: no label | top-1 | top-5 |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for e in evals {
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} | {} |",
+            md_escape(&e.model),
+            e.file.display(),
+            e.rows,
+            e.evaluated,
+            e.correct,
+            e.wrong,
+            e.error_rows,
+            e.unlabeled_rows,
+            fmt_accuracy(e.top1),
+            fmt_accuracy(e.top5)
+        );
+    }
+    if evals.iter().any(|e| e.top1_softmax_sum.is_some()) {
+        let _ = writeln!(
+            out,
+            "\nVideo accuracy by torchvision's protocol (classes by the sum of clip softmaxes):\n"
+        );
+        for e in evals {
+            let _ = writeln!(
+                out,
+                "- {}: top-1 {}, top-5 {}",
+                md_escape(&e.model),
+                fmt_accuracy(e.top1_softmax_sum),
+                fmt_accuracy(e.top5_softmax_sum)
+            );
+        }
+    }
+
+    for (i, e) in evals.iter().enumerate() {
+        let _ = writeln!(out, "\n## {}\n", md_escape(&e.model));
+        let _ = writeln!(out, "{}.\n", counts_line(e));
+        if !e.scores.is_empty() {
+            let _ = writeln!(
+                out,
+                "| score | n | missing | {} |",
+                Metric::ALL.map(Metric::title).join(" | ")
+            );
+            let _ = writeln!(out, "|---|---:|---:|{}", "---:|".repeat(Metric::ALL.len()));
+            for s in &e.scores {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    md_escape(&s.score),
+                    s.metrics.n,
+                    s.missing,
+                    Metric::ALL
+                        .map(|m| fmt_value(m.value(&s.metrics)))
+                        .join(" | ")
+                );
+            }
+        }
+        if !e.notes.is_empty() {
+            out.push('\n');
+            for note in &e.notes {
+                let _ = writeln!(out, "- Note: {note}");
+            }
+        }
+        if let Some(p) = plots.get(i) {
+            out.push('\n');
+            for (title, png) in p.pngs() {
+                let _ = writeln!(out, "![{title}]({png})\n");
+            }
+        }
+    }
+
+    let _ = writeln!(
+        out,
+        "\n## Definitions\n\n\
+         Higher score = more trust. A row counts when its status is `ok` and its label is \
+         known; a score's metrics use the rows where that score has a finite value. Ties in a \
+         score are one threshold throughout.\n\n\
+         - **AUROC**: probability that a correct prediction scores above a wrong one, ties \
+         counting ½ (scikit-learn's `roc_auc_score`, correct = positive).\n\
+         - **AUPR-Error / AUPR-Success**: scikit-learn's `average_precision_score` with wrong = \
+         positive ranked by −score / correct = positive ranked by the score.\n\
+         - **FPR@95TPR**: the fraction of wrong predictions accepted by the strictest threshold \
+         `score ≥ t` that accepts at least 95% of the correct ones.\n\
+         - **AURC**: mean over k = 1..n of the error rate of the k most trusted rows (a tie group \
+         spreads its errors evenly over its positions). **E-AURC**: AURC minus the AURC of the \
+         oracle ranking. **AUGRC**: mean over k of (errors among the k most trusted) / n.\n\
+         - The paper's AUAC and AUFC have no public definition and are not reported."
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_two_marks() {
+        let v = [Some(0.7), Some(0.9), None, Some(0.8), Some(0.6)];
+        assert_eq!(best_two(&v, true), vec![0, 1, 0, 2, 0]);
+        assert_eq!(best_two(&v, false), vec![2, 0, 0, 0, 1]);
+        // two tied for best: both bold, no second
+        assert_eq!(
+            best_two(&[Some(1.0), Some(1.0), Some(0.5)], true),
+            vec![1, 1, 0]
+        );
+        // a tie for second: both italic
+        assert_eq!(
+            best_two(&[Some(2.0), Some(1.0), Some(1.0)], true),
+            vec![1, 2, 2]
+        );
+        assert_eq!(best_two(&[None, None], true), vec![0, 0]);
+    }
+}

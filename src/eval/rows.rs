@@ -1,0 +1,584 @@
+//! Reading the result rows of a batch run (CSV, or JSON Lines for `.jsonl`/`.ndjson`) into the
+//! samples `eval` measures. Unknown columns are ignored; every problem names the file, and
+//! the line and column where there is one.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::Level;
+use crate::scores::ScoreName;
+use crate::{Error, Result};
+
+/// The columns `eval` reads besides the scores.
+const FIELDS: [&str; 14] = [
+    "id",
+    "path",
+    "model",
+    "level",
+    "clip",
+    "label_index",
+    "pred_index",
+    "top5",
+    "correct",
+    "correct_top5",
+    "pred_index_softmax_sum",
+    "top5_softmax_sum",
+    "correct_softmax_sum",
+    "correct_top5_softmax_sum",
+];
+const STATUS: &str = "status";
+
+/// How many error statuses the report quotes.
+const ERROR_EXAMPLES: usize = 3;
+
+/// One ok, labelled row of the evaluated level.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// The row's `id` (or `path`, or `line N` when neither is there).
+    pub id: String,
+    pub correct: bool,
+    pub correct_top5: Option<bool>,
+    pub correct_softmax_sum: Option<bool>,
+    pub correct_top5_softmax_sum: Option<bool>,
+    /// One entry per [`ResultsFile::scores`]; `None` where empty or not finite.
+    pub scores: Vec<Option<f64>>,
+}
+
+/// One results file, reduced to the rows of one level.
+#[derive(Clone, Debug)]
+pub struct ResultsFile {
+    pub path: PathBuf,
+    pub model: String,
+    pub level: Level,
+    /// The score columns present, in the project's score order.
+    pub scores: Vec<ScoreName>,
+    /// Rows of this level.
+    pub rows: usize,
+    /// Rows of this level whose status is not ok.
+    pub error_rows: usize,
+    /// The first few of them: (id, status).
+    pub error_examples: Vec<(String, String)>,
+    /// Ok rows of this level without a label.
+    pub unlabeled_rows: usize,
+    pub samples: Vec<Sample>,
+}
+
+/// A row as read: the known fields that are present and not empty (JSON null = empty).
+struct RawRow {
+    line: usize,
+    fields: BTreeMap<&'static str, String>,
+}
+
+impl RawRow {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}
+
+/// Reads `path` and keeps the rows of `level`.
+pub fn read(path: &Path, level: Level) -> Result<ResultsFile> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let (columns, rows) = match ext.as_deref() {
+        Some("jsonl" | "ndjson") => read_jsonl(path)?,
+        _ => read_csv(path)?,
+    };
+    interpret(path, level, &columns, rows)
+}
+
+fn known_names() -> impl Iterator<Item = &'static str> {
+    FIELDS
+        .into_iter()
+        .chain([STATUS])
+        .chain(ScoreName::ALL.into_iter().map(ScoreName::as_str))
+}
+
+fn read_csv(path: &Path) -> Result<(BTreeSet<String>, Vec<RawRow>)> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(file);
+    let header = reader
+        .headers()
+        .map_err(|e| csv_error(path, e))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect::<Vec<_>>();
+    if header.iter().all(String::is_empty) {
+        return Err(Error::Invalid(format!(
+            "{}: empty results file (no header line)",
+            path.display()
+        )));
+    }
+    let index: Vec<(&'static str, usize)> = known_names()
+        .filter_map(|name| header.iter().position(|h| h == name).map(|i| (name, i)))
+        .collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(path, e))?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let fields = index
+            .iter()
+            .filter_map(|&(name, i)| {
+                let v = record.get(i)?.trim();
+                (!v.is_empty()).then(|| (name, v.to_string()))
+            })
+            .collect();
+        rows.push(RawRow { line, fields });
+    }
+    Ok((header.into_iter().collect(), rows))
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> Error {
+    let at = e
+        .position()
+        .map(|p| format!(":{}", p.line()))
+        .unwrap_or_default();
+    let what = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("a row has {len} fields where the header has {expected_len}")
+        }
+        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text (is this a results file?)".to_string(),
+        _ => e.to_string(),
+    };
+    Error::Invalid(format!("{}{at}: garbled CSV: {what}", path.display()))
+}
+
+fn read_jsonl(path: &Path) -> Result<(BTreeSet<String>, Vec<RawRow>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::Invalid(format!(
+            "{}: not UTF-8 text (is this a results file?)",
+            path.display()
+        ))
+    })?;
+    let mut columns = BTreeSet::new();
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(line).map_err(|e| {
+            Error::Invalid(format!(
+                "{}:{line_no}: garbled JSON Lines: {e}",
+                path.display()
+            ))
+        })?;
+        let Value::Object(map) = value else {
+            return Err(Error::Invalid(format!(
+                "{}:{line_no}: garbled JSON Lines: a row must be a JSON object",
+                path.display()
+            )));
+        };
+        columns.extend(map.keys().cloned());
+        let mut fields = BTreeMap::new();
+        for name in known_names() {
+            let text = match map.get(name) {
+                None | Some(Value::Null) => continue,
+                Some(Value::String(s)) => s.trim().to_string(),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                Some(other) => other.to_string(),
+            };
+            if !text.is_empty() {
+                fields.insert(name, text);
+            }
+        }
+        rows.push(RawRow {
+            line: line_no,
+            fields,
+        });
+    }
+    Ok((columns, rows))
+}
+
+fn interpret(
+    path: &Path,
+    level: Level,
+    columns: &BTreeSet<String>,
+    rows: Vec<RawRow>,
+) -> Result<ResultsFile> {
+    let p = path.display();
+    let has = |c: &str| columns.contains(c);
+    let listed = || {
+        let mut names: Vec<&str> = columns.iter().map(String::as_str).take(12).collect();
+        if columns.len() > 12 {
+            names.push("…");
+        }
+        names.join(", ")
+    };
+    if rows.is_empty() && columns.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{p}: no rows (an empty results file)"
+        )));
+    }
+    if !has("level") && !has("clip") {
+        return Err(Error::Invalid(format!(
+            "{p}: not a results file: no `level` (or `clip`) column; columns: {}",
+            listed()
+        )));
+    }
+    if !(has("correct") || (has("label_index") && has("pred_index"))) {
+        return Err(Error::Invalid(format!(
+            "{p}: not a results file: no `correct` column (nor `label_index` and `pred_index`) \
+             to tell correct from wrong predictions; columns: {}",
+            listed()
+        )));
+    }
+    if rows.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{p}: no rows, only the header (an empty results file)"
+        )));
+    }
+    let scores: Vec<ScoreName> = ScoreName::ALL
+        .into_iter()
+        .filter(|s| has(s.as_str()))
+        .collect();
+
+    let mut models = BTreeSet::new();
+    let mut levels: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out = ResultsFile {
+        path: path.to_path_buf(),
+        model: String::new(),
+        level,
+        scores,
+        rows: 0,
+        error_rows: 0,
+        error_examples: Vec::new(),
+        unlabeled_rows: 0,
+        samples: Vec::new(),
+    };
+    for row in &rows {
+        let at = || format!("{p}:{}", row.line);
+        if let Some(m) = row.get("model") {
+            models.insert(m.to_string());
+        }
+        let row_level = match (row.get("level"), has("level")) {
+            (Some(l), _) => l.to_ascii_lowercase(),
+            (None, true) => {
+                return Err(Error::Invalid(format!("{}: empty `level`", at())));
+            }
+            (None, false) => if row.get("clip").is_some() {
+                "clip"
+            } else {
+                "video"
+            }
+            .to_string(),
+        };
+        if row_level != level.as_str() {
+            *levels.entry(row_level).or_default() += 1;
+            continue;
+        }
+        out.rows += 1;
+        let id = row
+            .get("id")
+            .or_else(|| row.get("path"))
+            .map_or_else(|| format!("line {}", row.line), str::to_string);
+        match row.get(STATUS) {
+            None => {}
+            Some(s) if s.eq_ignore_ascii_case("ok") => {}
+            Some(s) => {
+                out.error_rows += 1;
+                if out.error_examples.len() < ERROR_EXAMPLES {
+                    out.error_examples.push((id, s.to_string()));
+                }
+                continue;
+            }
+        }
+        let label = parse_index(row, "label_index", &at)?;
+        let correct = match row.get("correct") {
+            Some(v) => Some(parse_bool(v, "correct", &at)?),
+            None => match (label, parse_index(row, "pred_index", &at)?) {
+                (Some(l), Some(p)) => Some(l == p),
+                _ => None,
+            },
+        };
+        let Some(correct) = correct else {
+            out.unlabeled_rows += 1;
+            continue;
+        };
+        let correct_top5 = flag_or_derived(row, "correct_top5", "top5", label, &at)?;
+        let correct_softmax_sum = match row.get("correct_softmax_sum") {
+            Some(v) => Some(parse_bool(v, "correct_softmax_sum", &at)?),
+            None => match (label, parse_index(row, "pred_index_softmax_sum", &at)?) {
+                (Some(l), Some(p)) => Some(l == p),
+                _ => None,
+            },
+        };
+        let correct_top5_softmax_sum = flag_or_derived(
+            row,
+            "correct_top5_softmax_sum",
+            "top5_softmax_sum",
+            label,
+            &at,
+        )?;
+        let scores = out
+            .scores
+            .iter()
+            .map(|s| parse_score(row, s.as_str(), &at))
+            .collect::<Result<Vec<_>>>()?;
+        out.samples.push(Sample {
+            id,
+            correct,
+            correct_top5,
+            correct_softmax_sum,
+            correct_top5_softmax_sum,
+            scores,
+        });
+    }
+    if out.rows == 0 {
+        let found = levels
+            .iter()
+            .map(|(l, n)| format!("{n} {l}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let hint = levels
+            .keys()
+            .find(|l| l.parse::<Level>().is_ok())
+            .map(|l| format!("; evaluate them with level {l}"))
+            .unwrap_or_default();
+        return Err(Error::Invalid(format!(
+            "{p}: no {level} rows (found {found}){hint}"
+        )));
+    }
+    if models.len() > 1 {
+        return Err(Error::Invalid(format!(
+            "{p}: rows of several models ({}); eval takes one model per results file",
+            models.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    out.model = models.into_iter().next().unwrap_or_else(|| {
+        path.file_stem()
+            .map_or_else(|| "model".to_string(), |s| s.to_string_lossy().into_owned())
+    });
+    Ok(out)
+}
+
+fn parse_bool(v: &str, column: &str, at: &dyn Fn() -> String) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(Error::Invalid(format!(
+            "{}: column {column}: expected true or false, got {v:?}",
+            at()
+        ))),
+    }
+}
+
+/// A class index; a negative one (some tools write -1 for "no label") counts as absent.
+fn parse_index(row: &RawRow, column: &str, at: &dyn Fn() -> String) -> Result<Option<usize>> {
+    let Some(v) = row.get(column) else {
+        return Ok(None);
+    };
+    // pandas writes an integer column with empty cells as floats ("3.0").
+    let parsed = v.parse::<i64>().ok().or_else(|| {
+        v.parse::<f64>()
+            .ok()
+            .filter(|x| x.fract() == 0.0 && x.abs() < 1e15)
+            .map(|x| x as i64)
+    });
+    match parsed {
+        Some(i) if i < 0 => Ok(None),
+        Some(i) => Ok(Some(i as usize)),
+        None => Err(Error::Invalid(format!(
+            "{}: column {column}: expected a class index, got {v:?}",
+            at()
+        ))),
+    }
+}
+
+/// `flag` if the row has it, else whether `label` is among the indices in `list`.
+fn flag_or_derived(
+    row: &RawRow,
+    flag: &str,
+    list: &str,
+    label: Option<usize>,
+    at: &dyn Fn() -> String,
+) -> Result<Option<bool>> {
+    if let Some(v) = row.get(flag) {
+        return parse_bool(v, flag, at).map(Some);
+    }
+    let (Some(label), Some(items)) = (label, row.get(list)) else {
+        return Ok(None);
+    };
+    let mut found = false;
+    for item in items
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|s| !s.is_empty())
+    {
+        let i = item.parse::<usize>().or_else(|_| {
+            item.parse::<f64>()
+                .ok()
+                .filter(|x| x.fract() == 0.0 && *x >= 0.0 && *x < 1e15)
+                .map(|x| x as usize)
+                .ok_or(())
+        });
+        let i = i.map_err(|_| {
+            Error::Invalid(format!(
+                "{}: column {list}: expected class indices separated by spaces, got {items:?}",
+                at()
+            ))
+        })?;
+        found |= i == label;
+    }
+    Ok(Some(found))
+}
+
+/// A score value; empty, `nan` or infinite is `None` (counted as missing).
+fn parse_score(row: &RawRow, column: &str, at: &dyn Fn() -> String) -> Result<Option<f64>> {
+    let Some(v) = row.get(column) else {
+        return Ok(None);
+    };
+    let x = v.parse::<f64>().map_err(|_| {
+        Error::Invalid(format!(
+            "{}: column {column}: expected a number, got {v:?}",
+            at()
+        ))
+    })?;
+    Ok(x.is_finite().then_some(x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    const CSV: &str = "\
+id,path,model,level,clip,label_index,pred_index,top5,correct,correct_top5,softmax,extra,status
+a,a.mp4,m,clip,0,1,1,1 2 3 4 5,true,true,0.9,x,ok
+a,a.mp4,m,video,,1,1,1 2 3 4 5,true,true,0.8,x,ok
+b,b.mp4,m,video,,2,3,3 4 5 6 7,,,0.4,x,ok
+c,\"c, quoted.mp4\",m,video,,,,,,,,,no such file
+d,d.mp4,m,video,,,7,,,,0.5,,ok
+";
+
+    #[test]
+    fn csv_rows() {
+        let (_d, path) = write("r.csv", CSV);
+        let f = read(&path, Level::Video).unwrap();
+        assert_eq!(f.model, "m");
+        assert_eq!(f.scores, vec![ScoreName::Softmax]);
+        assert_eq!((f.rows, f.error_rows, f.unlabeled_rows), (4, 1, 1));
+        assert_eq!(
+            f.error_examples,
+            vec![("c".to_string(), "no such file".to_string())]
+        );
+        assert_eq!(f.samples.len(), 2);
+        // b: correct derived from label_index/pred_index, top-5 from the list
+        assert!(!f.samples[1].correct);
+        assert_eq!(f.samples[1].correct_top5, Some(false));
+        assert_eq!(f.samples[1].scores, vec![Some(0.4)]);
+        let clips = read(&path, Level::Clip).unwrap();
+        assert_eq!(clips.samples.len(), 1);
+    }
+
+    #[test]
+    fn jsonl_rows_match_csv() {
+        let jsonl = r#"{"id":"a","model":"m","level":"video","label_index":1,"pred_index":1,"top5":[1,2],"correct":true,"softmax":0.8,"status":"ok"}
+
+{"id":"b","model":"m","level":"video","label_index":2,"pred_index":3,"top5":"3 4","correct":false,"softmax":null,"gradtrust":2.5,"status":"ok"}
+"#;
+        let (_d, path) = write("r.jsonl", jsonl);
+        let f = read(&path, Level::Video).unwrap();
+        assert_eq!(f.scores, vec![ScoreName::GradTrust, ScoreName::Softmax]);
+        assert_eq!(f.samples[0].scores, vec![None, Some(0.8)]);
+        assert_eq!(f.samples[1].scores, vec![Some(2.5), None]);
+        assert_eq!(f.samples[0].correct_top5, Some(true));
+    }
+
+    #[test]
+    fn problems_name_file_and_line() {
+        let cases = [
+            ("e.csv", "", "empty results file"),
+            ("h.csv", "id,level,correct\n", "no rows"),
+            (
+                "g.csv",
+                "id,level,correct\na,video,true\nb,video\n",
+                "e.csv",
+            ),
+            ("n.csv", "foo,bar\n1,2\n", "not a results file"),
+            (
+                "b.csv",
+                "id,level,correct\na,video,maybe\n",
+                ":2: column correct",
+            ),
+            (
+                "s.csv",
+                "id,level,correct,softmax\na,video,true,high\n",
+                "expected a number",
+            ),
+            ("j.jsonl", "{\"id\": 1,\n", "j.jsonl:1: garbled JSON Lines"),
+            (
+                "l.csv",
+                "id,level,correct\na,clip,true\n",
+                "no video rows (found 1 clip)",
+            ),
+            (
+                "m.csv",
+                "model,level,correct\nx,video,true\ny,video,false\n",
+                "several models (x, y)",
+            ),
+        ];
+        for (name, text, want) in cases {
+            let (_d, path) = write(name, text);
+            let err = read(&path, Level::Video).unwrap_err().to_string();
+            let want = if want == "e.csv" {
+                "g.csv:3: garbled CSV"
+            } else {
+                want
+            };
+            assert!(err.contains(want), "{name}: {err:?} lacks {want:?}");
+            assert!(err.contains(name), "{name}: {err:?} does not name the file");
+        }
+    }
+
+    #[test]
+    fn pandas_float_indices() {
+        let (_d, path) = write(
+            "p.csv",
+            "level,label_index,pred_index,top5\nvideo,3.0,3.0,3.0 1.0\nvideo,,2.0,2.0\nvideo,1.5,1,1\n",
+        );
+        let err = read(&path, Level::Video).unwrap_err().to_string();
+        assert!(err.contains("p.csv:4: column label_index"), "{err}");
+        std::fs::write(
+            &path,
+            "level,label_index,pred_index,top5\nvideo,3.0,3.0,2.0 3.0\nvideo,,2.0,2.0\n",
+        )
+        .unwrap();
+        let f = read(&path, Level::Video).unwrap();
+        assert_eq!((f.samples.len(), f.unlabeled_rows), (1, 1));
+        assert_eq!(
+            (f.samples[0].correct, f.samples[0].correct_top5),
+            (true, Some(true))
+        );
+    }
+
+    #[test]
+    fn non_finite_scores_are_missing() {
+        let (_d, path) = write(
+            "r.csv",
+            "level,correct,energy\nvideo,true,nan\nvideo,false,inf\nvideo,true,-1e3\n",
+        );
+        let f = read(&path, Level::Video).unwrap();
+        let got: Vec<_> = f.samples.iter().map(|s| s.scores[0]).collect();
+        assert_eq!(got, vec![None, None, Some(-1000.0)]);
+        assert_eq!(f.model, "r");
+    }
+}

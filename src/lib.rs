@@ -1,0 +1,25 @@
+//! gradtrust-video: how far to trust each prediction of a video action-recognition model.
+//!
+//! The pipeline, one module per stage:
+//! decode (ffmpeg → RGB frames with timestamps) → sampling (which frames form each clip) →
+//! transforms (a model's preset: resize, crop, normalize) → models (libtorch forward giving
+//! logits and penultimate features) → scores (GradTrust and the baselines) → output (text,
+//! JSON, rows). `weights` reads and fetches torchvision weight files; `cli` knows the flags.
+
+pub mod cli;
+pub mod clips;
+pub mod decode;
+pub mod error;
+pub mod eval;
+pub mod labels;
+pub mod models;
+pub mod output;
+pub mod prediction;
+pub mod preset;
+pub mod sampling;
+pub mod scores;
+pub mod scoring;
+pub mod transforms;
+pub mod weights;
+
+pub use error::{Error, Result};

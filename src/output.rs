@@ -1,0 +1,132 @@
+//! Formatting results: the only module that knows how a report looks as text or JSON.
+use std::fmt::Write as _;
+
+use serde_json::{json, Map, Value};
+
+use crate::labels::LabelSet;
+use crate::prediction::Ranked;
+use crate::scores::SampleScores;
+use crate::scoring::{Level, VideoReport};
+
+fn top5_json(top: &[Ranked], labels: LabelSet) -> Value {
+    Value::Array(
+        top.iter()
+            .map(|r| json!({"index": r.index, "label": labels.name(r.index), "prob": r.prob}))
+            .collect(),
+    )
+}
+
+fn scores_json(scores: &SampleScores) -> Value {
+    let map: Map<String, Value> = scores
+        .values
+        .iter()
+        .map(|(name, v)| (name.to_string(), v.map_or(Value::Null, Value::from)))
+        .collect();
+    Value::Object(map)
+}
+
+fn level_json(level: &Level, labels: LabelSet) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("top5".into(), top5_json(&level.top5, labels));
+    m.insert("scores".into(), scores_json(&level.scores));
+    m.insert("notes".into(), json!(level.scores.notes));
+    m
+}
+
+/// The `--json` object of `score`.
+pub fn report_json(report: &VideoReport, labels: LabelSet) -> Value {
+    let mut video = level_json(&report.video, labels);
+    video.insert(
+        "top5_softmax_sum".into(),
+        top5_json(&report.video_top5_softmax_sum, labels),
+    );
+    let clips: Vec<Value> = report
+        .clips
+        .iter()
+        .map(|c| {
+            let mut m = Map::new();
+            m.insert("index".into(), json!(c.index));
+            m.insert("window".into(), json!(c.window));
+            m.insert("frames".into(), json!(c.frames));
+            m.insert("secs".into(), json!(c.secs));
+            m.insert("padded".into(), json!(c.padded));
+            m.extend(level_json(&c.level, labels));
+            Value::Object(m)
+        })
+        .collect();
+    json!({
+        "model": report.model,
+        "path": report.path.display().to_string(),
+        "frames_decoded": report.frames_decoded,
+        "fps": report.fps,
+        "video": video,
+        "clips": clips,
+        "notes": report.notes,
+    })
+}
+
+fn write_level(out: &mut String, level: &Level, labels: LabelSet, indent: &str) {
+    for (rank, r) in level.top5.iter().enumerate() {
+        let label = labels.name(r.index).unwrap_or("?");
+        let _ = writeln!(
+            out,
+            "{indent}{}. {label:<40} {:>7.3}%  (class {})",
+            rank + 1,
+            r.prob * 100.0,
+            r.index
+        );
+    }
+    let _ = writeln!(out, "{indent}scores:");
+    for (name, v) in &level.scores.values {
+        let value = v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.6}"));
+        let _ = writeln!(out, "{indent}  {:<15} {value}", name.as_str());
+    }
+    for note in &level.scores.notes {
+        let _ = writeln!(out, "{indent}note: {note}");
+    }
+}
+
+/// The human-readable report of `score`: video first, then each clip.
+pub fn report_text(report: &VideoReport, labels: LabelSet) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}  model {}  {} frames decoded at {:.3} fps, {} clips",
+        report.path.display(),
+        report.model,
+        report.frames_decoded,
+        report.fps,
+        report.clips.len()
+    );
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    let _ = writeln!(out, "\nvideo (clip-averaged logits):");
+    write_level(&mut out, &report.video, labels, "  ");
+    let fused: Vec<String> = report
+        .video_top5_softmax_sum
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {:.3}%",
+                labels.name(r.index).unwrap_or("?"),
+                r.prob * 100.0
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "  top-5 by summed clip softmax: {}", fused.join(", "));
+    for clip in &report.clips {
+        let _ = writeln!(
+            out,
+            "\nclip {} (frames {}–{}, {:.2}–{:.2} s{}):",
+            clip.index,
+            clip.frames[0],
+            clip.frames[1],
+            clip.secs[0],
+            clip.secs[1],
+            if clip.padded { ", padded" } else { "" }
+        );
+        write_level(&mut out, &clip.level, labels, "  ");
+    }
+    out
+}

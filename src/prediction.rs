@@ -1,0 +1,80 @@
+//! Predictions: top-k classes with probabilities, per clip and per video. A video is the
+//! clip-averaged model (`z_video = mean_k z_k`, `h_video = mean_k h_k`, exact for a linear
+//! head); torchvision's protocol (sum of clip softmaxes) is reported beside it so published
+//! accuracies can be compared.
+use tch::{Kind, Tensor};
+
+use crate::Result;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ranked {
+    pub index: usize,
+    pub prob: f64,
+}
+
+/// Top `k` classes of each row of `probs` `[B, N]`.
+fn top_k_of_probs(probs: &Tensor, k: i64) -> Result<Vec<Vec<Ranked>>> {
+    let k = k.min(probs.size()[1]);
+    let (values, indices) = probs.f_topk(k, 1, true, true)?;
+    let values = Vec::<f64>::try_from(values.f_to_kind(Kind::Double)?.f_flatten(0, -1)?)?;
+    let indices = Vec::<i64>::try_from(indices.f_flatten(0, -1)?)?;
+    Ok(values
+        .chunks(k as usize)
+        .zip(indices.chunks(k as usize))
+        .map(|(v, i)| {
+            v.iter()
+                .zip(i)
+                .map(|(&prob, &index)| Ranked {
+                    index: index as usize,
+                    prob,
+                })
+                .collect()
+        })
+        .collect())
+}
+
+/// Top `k` by softmax probability for each row of `logits` `[B, N]`.
+pub fn top_k(logits: &Tensor, k: i64) -> Result<Vec<Vec<Ranked>>> {
+    top_k_of_probs(&logits.f_softmax(1, Kind::Float)?, k)
+}
+
+/// The clip-averaged model's inputs: `(z_video [1, N], h_video [1, D])`.
+pub fn video_mean(logits: &Tensor, features: &Tensor) -> Result<(Tensor, Tensor)> {
+    Ok((
+        logits.f_mean_dim(&[0i64][..], true, None)?,
+        features.f_mean_dim(&[0i64][..], true, None)?,
+    ))
+}
+
+/// torchvision's video protocol: classes ranked by the sum of clip softmaxes; `prob` is that
+/// sum divided by the number of clips (the mean clip probability).
+pub fn top_k_softmax_sum(logits: &Tensor, k: i64) -> Result<Vec<Ranked>> {
+    let mean = logits
+        .f_softmax(1, Kind::Float)?
+        .f_mean_dim(&[0i64][..], true, None)?;
+    Ok(top_k_of_probs(&mean, k)?.remove(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fusions_differ_where_they_should() {
+        // Clip 1 is confident in class 0, clip 2 mildly prefers class 1.
+        let z = Tensor::from_slice(&[10.0f32, 0.0, 0.0, 0.0, 0.5, 0.0]).view([2, 3]);
+        let h = Tensor::from_slice(&[1.0f32, 3.0]).view([2, 1]);
+        let (zv, hv) = video_mean(&z, &h).unwrap();
+        assert_eq!(
+            Vec::<f32>::try_from(zv.flatten(0, -1)).unwrap(),
+            vec![5.0, 0.25, 0.0]
+        );
+        assert_eq!(Vec::<f32>::try_from(hv.flatten(0, -1)).unwrap(), vec![2.0]);
+        let top = top_k(&zv, 2).unwrap();
+        assert_eq!(top[0][0].index, 0);
+        let summed = top_k_softmax_sum(&z, 3).unwrap();
+        assert_eq!(summed[0].index, 0);
+        let total: f64 = summed.iter().map(|r| r.prob).sum();
+        assert!((total - 1.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,102 @@
+//! Scores one video: its clips in one batch through the score engine, which plans the
+//! forwards and backwards; the video level is the clip-averaged model.
+use std::path::{Path, PathBuf};
+
+use crate::clips::VideoClips;
+use crate::models::Model;
+use crate::prediction::{self, Ranked};
+use crate::scores::engine::score_batch;
+use crate::scores::{SampleScores, ScoreOptions, ScoreSet};
+use crate::Result;
+
+const TOP_K: i64 = 5;
+
+/// Prediction and scores of one sample (a clip, or the video).
+#[derive(Clone, Debug)]
+pub struct Level {
+    pub top5: Vec<Ranked>,
+    pub scores: SampleScores,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClipReport {
+    /// Position among the video's clips (0..clips_per_video).
+    pub index: usize,
+    /// Which candidate window of the resampled video the clip is (torchvision's clip index).
+    pub window: usize,
+    /// Presentation times of the first and last frame, seconds.
+    pub secs: [f64; 2],
+    /// First and last decoded-frame index the clip uses.
+    pub frames: [usize; 2],
+    pub padded: bool,
+    pub level: Level,
+}
+
+#[derive(Clone, Debug)]
+pub struct VideoReport {
+    pub model: String,
+    pub path: PathBuf,
+    pub frames_decoded: usize,
+    pub fps: f64,
+    /// Scores and top-5 of the clip-averaged model.
+    pub video: Level,
+    /// torchvision's protocol: classes by the sum of clip softmaxes.
+    pub video_top5_softmax_sum: Vec<Ranked>,
+    pub clips: Vec<ClipReport>,
+    pub notes: Vec<String>,
+}
+
+pub fn score_video(
+    model: &Model,
+    path: &Path,
+    video: &VideoClips,
+    set: &ScoreSet,
+    opts: &ScoreOptions,
+) -> Result<VideoReport> {
+    let xs = video.tensor.f_to_device(model.device())?;
+    let scored = score_batch(model, &xs, &[0..video.clips.len()], set, opts)?;
+    let clip_top5 = prediction::top_k(&scored.logits, TOP_K)?;
+    let (z_video, video_scores) =
+        scored.videos.into_iter().next().ok_or_else(|| {
+            crate::Error::Invalid(format!("{}: no clips to score", path.display()))
+        })?;
+    let video_top5 = prediction::top_k(&z_video, TOP_K)?.remove(0);
+    let video_top5_softmax_sum = prediction::top_k_softmax_sum(&scored.logits, TOP_K)?;
+    let clip_scores = scored.clips;
+
+    let preset = (model.spec().preset)();
+    let mut notes = video.warnings.clone();
+    if video.clips.iter().any(|c| c.padded) {
+        notes.push(format!(
+            "video has {} frames at {:.3} fps, fewer than one clip of {} frames at {} fps: clips padded by repeating the last frame",
+            video.frames_decoded, video.info.fps, preset.clip_len, preset.frame_rate
+        ));
+    }
+    let clips = video
+        .clips
+        .iter()
+        .zip(clip_scores.into_iter().zip(clip_top5))
+        .enumerate()
+        .map(|(index, (clip, (scores, top5)))| ClipReport {
+            index,
+            window: clip.index,
+            secs: [clip.start_secs, clip.end_secs],
+            frames: [clip.first_frame, clip.last_frame],
+            padded: clip.padded,
+            level: Level { top5, scores },
+        })
+        .collect();
+    Ok(VideoReport {
+        model: model.spec().name.to_string(),
+        path: path.to_path_buf(),
+        frames_decoded: video.frames_decoded,
+        fps: video.info.fps,
+        video: Level {
+            top5: video_top5,
+            scores: video_scores,
+        },
+        video_top5_softmax_sum,
+        clips,
+        notes,
+    })
+}

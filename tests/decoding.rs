@@ -1,0 +1,566 @@
+//! The decoding stage against the Python reference (tests/py/decode_reference.py: torchcodec
+//! CPU decoding + torchvision's sampling protocol and VideoClassification preset), and its
+//! behaviour on files that are not good videos.
+//!
+//! Clips are generated with the ffmpeg command line and cached under target/tmp/fixtures.
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use gradtrust_video::clips::{clips_from_video, load_clips, uint8_crops, windows_for};
+use gradtrust_video::decode::decode_video;
+use gradtrust_video::preset::Preset;
+use tch::{Kind, Tensor};
+
+/// Bump when a fixture's recipe or the reference script changes.
+const FIXTURES: &str = "decoding-v1";
+
+/// (file name, ffmpeg arguments after the input pattern) of every generated clip.
+const CLIPS: &[(&str, &[&str])] = &[
+    // H.264, 30 fps, width not a multiple of 32 (torchcodec's filter-graph path).
+    (
+        "h264_340x256_30fps.mp4",
+        &[
+            "testsrc2=size=340x256:rate=30",
+            "4",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    ),
+    // H.264, NTSC rate, width a multiple of 32 (torchcodec's direct swscale path).
+    (
+        "h264_320x240_ntsc.mp4",
+        &[
+            "testsrc2=size=320x240:rate=30000/1001",
+            "3",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    ),
+    // VP9 in WebM, 25 fps, odd width and height.
+    (
+        "vp9_171x97_25fps.webm",
+        &[
+            "testsrc2=size=171x97:rate=25",
+            "3",
+            "-c:v",
+            "libvpx-vp9",
+            "-pix_fmt",
+            "yuv420p",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+        ],
+    ),
+    // MPEG-4 part 2, 25 fps.
+    (
+        "mpeg4_352x288_25fps.mp4",
+        &[
+            "testsrc2=size=352x288:rate=25",
+            "2",
+            "-c:v",
+            "mpeg4",
+            "-q:v",
+            "3",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    ),
+    // Shorter than one clip: 0.5 s.
+    (
+        "h264_short_0.5s.mp4",
+        &[
+            "testsrc2=size=160x120:rate=30",
+            "0.5",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    ),
+];
+
+/// Generated clips, plus derived files: a rotated copy, truncated copies, audio only.
+fn videos() -> PathBuf {
+    common::cached_fixture(&format!("{FIXTURES}/videos"), |dir| {
+        for (name, args) in CLIPS {
+            let out = dir.join(name);
+            let mut cmd = vec!["-f", "lavfi", "-i", args[0], "-t", args[1]];
+            cmd.extend_from_slice(&args[2..]);
+            cmd.push(out.to_str().unwrap());
+            common::ffmpeg(&cmd);
+        }
+        let d = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+        // Display matrix asking for a 90° turn (FFmpeg 5.1's mov muxer writes the `rotate` tag).
+        common::ffmpeg(&[
+            "-i",
+            &d("h264_340x256_30fps.mp4"),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+            &d("h264_rotated_90.mp4"),
+        ]);
+        // Moov atom at the front (faststart), for cutting the media data short.
+        common::ffmpeg(&[
+            "-i",
+            &d("h264_340x256_30fps.mp4"),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            &d("faststart.mp4"),
+        ]);
+        common::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "1",
+            "-c:a",
+            "aac",
+            &d("audio_only.m4a"),
+        ]);
+        // Default mp4: moov at the end; half of it has media data but no index.
+        truncate_copy(
+            &dir.join("h264_340x256_30fps.mp4"),
+            &dir.join("truncated_no_moov.mp4"),
+            0.5,
+        );
+        truncate_copy(
+            &dir.join("faststart.mp4"),
+            &dir.join("truncated_mdat.mp4"),
+            0.6,
+        );
+        std::fs::write(dir.join("empty.mp4"), b"").unwrap();
+        std::fs::write(dir.join("notes.mp4"), b"these are notes, not a video\n").unwrap();
+    })
+}
+
+fn truncate_copy(from: &Path, to: &Path, fraction: f64) {
+    let bytes = std::fs::read(from).unwrap();
+    let keep = (bytes.len() as f64 * fraction) as usize;
+    std::fs::write(to, &bytes[..keep]).unwrap();
+}
+
+fn video(name: &str) -> PathBuf {
+    videos().join(name)
+}
+
+fn preset(name: &str) -> Preset {
+    match name {
+        "r3d" => Preset::video_resnet(),
+        "s3d" => Preset::s3d(),
+        "mvit" => Preset::mvit(),
+        "swin3d" => Preset::swin3d(),
+        _ => panic!("unknown preset {name}"),
+    }
+}
+
+/// Runs the reference once per (clip, preset) and caches its output directory.
+fn reference(clip: &str, preset_name: &str) -> PathBuf {
+    let path = video(clip);
+    common::cached_fixture(&format!("{FIXTURES}/ref-{clip}-{preset_name}"), |dir| {
+        common::run_python(
+            "decode_reference.py",
+            &[
+                path.to_str().unwrap(),
+                "--preset",
+                preset_name,
+                "--out",
+                dir.to_str().unwrap(),
+            ],
+        );
+    })
+}
+
+/// (max, mean) of |a − b| over all elements, in double precision.
+fn abs_diff(a: &Tensor, b: &Tensor) -> (f64, f64) {
+    assert_eq!(a.size(), b.size(), "shapes differ");
+    let d = (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs();
+    (
+        d.max().double_value(&[]),
+        d.mean(Kind::Double).double_value(&[]),
+    )
+}
+
+/// Normalized float clips [K, 3, T, h, w] back to 0..255.
+fn denormalize(t: &Tensor, p: &Preset) -> Tensor {
+    let mean = Tensor::from_slice(&p.mean)
+        .to_kind(Kind::Double)
+        .view([1, 3, 1, 1, 1]);
+    let std = Tensor::from_slice(&p.std)
+        .to_kind(Kind::Double)
+        .view([1, 3, 1, 1, 1]);
+    (t.to_kind(Kind::Double) * std + mean) * 255.0
+}
+
+fn check_parity(clip: &str, preset_name: &str) {
+    let p = preset(preset_name);
+    let dir = reference(clip, preset_name);
+    let want = common::read_json(&dir.join("reference.json"));
+    let decoded = decode_video(&video(clip)).unwrap();
+    let info = decoded.info();
+
+    // Frames, timestamps, size, rate.
+    assert_eq!(
+        decoded.len() as u64,
+        want["frames_decoded"].as_u64().unwrap(),
+        "{clip}: frame count"
+    );
+    assert_eq!(
+        info.width as u64,
+        want["width"].as_u64().unwrap(),
+        "{clip}: width"
+    );
+    assert_eq!(
+        info.height as u64,
+        want["height"].as_u64().unwrap(),
+        "{clip}: height"
+    );
+    let fps = want["fps"].as_f64().unwrap();
+    assert!(
+        (info.fps - fps).abs() < 1e-9,
+        "{clip}: fps {} vs {fps}",
+        info.fps
+    );
+    let pts: Vec<f64> = want["pts_secs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    for (i, want_pts) in pts.iter().enumerate() {
+        let got = decoded.pts_secs(i);
+        assert!(
+            (got - want_pts).abs() < 1e-6,
+            "{clip}: pts of frame {i}: {got} vs {want_pts}"
+        );
+    }
+    let rotation = want["rotation"].as_f64().unwrap_or(0.0);
+    assert_eq!(
+        info.rotation_degrees as f64,
+        (rotation / 90.0).round() * 90.0,
+        "{clip}: rotation"
+    );
+
+    // Sampling.
+    let windows = windows_for(&decoded, &p).unwrap();
+    let want_clips = want["clips"].as_array().unwrap();
+    assert_eq!(
+        windows.len(),
+        want_clips.len(),
+        "{clip} {preset_name}: number of clips"
+    );
+    for (k, (w, r)) in windows.iter().zip(want_clips).enumerate() {
+        let indices: Vec<usize> = r["frame_indices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(
+            w.frame_indices, indices,
+            "{clip} {preset_name}: frame indices of clip {k}"
+        );
+        assert_eq!(
+            w.index as u64,
+            r["index"].as_u64().unwrap(),
+            "{clip} {preset_name}: window of clip {k}"
+        );
+        assert_eq!(
+            w.padded,
+            r["padded"].as_bool().unwrap(),
+            "{clip} {preset_name}: padded flag of clip {k}"
+        );
+    }
+
+    // Pixels: uint8 crops before normalization, and the final tensor de-normalized.
+    let crops = uint8_crops(&decoded, &windows, &p).unwrap();
+    let want_crops = common::read_npy(&dir.join("crops.npy"));
+    let (crop_max, crop_mean) = abs_diff(&crops, &want_crops);
+    let clips = clips_from_video(&decoded, &p).unwrap();
+    let want_tensor = common::read_npy(&dir.join("clips.npy"));
+    assert_eq!(
+        clips.tensor.size(),
+        want_tensor.size(),
+        "{clip} {preset_name}: tensor shape"
+    );
+    let (t_max, t_mean) = abs_diff(
+        &denormalize(&clips.tensor, &p),
+        &denormalize(&want_tensor, &p),
+    );
+    let (f_max, _) = abs_diff(&clips.tensor, &want_tensor);
+    println!(
+        "parity {clip} [{preset_name}]: {} frames, {} clips{}; uint8 crops max|d| = {crop_max}, mean = {crop_mean:.6}; \
+         tensor (x255) max|d| = {t_max:.4}, mean = {t_mean:.6}; normalized max|d| = {f_max:.3e}",
+        decoded.len(),
+        windows.len(),
+        if windows[0].padded { " (padded)" } else { "" },
+    );
+    assert!(
+        crop_max <= 1.0,
+        "{clip} {preset_name}: uint8 crops differ by {crop_max}"
+    );
+    assert!(
+        t_max <= 1.0 + 1e-3,
+        "{clip} {preset_name}: tensor differs by {t_max}/255"
+    );
+    assert_eq!(clips.frames_decoded, decoded.len());
+    assert_eq!(clips.clips.len(), windows.len());
+}
+
+#[test]
+fn parity_h264_r3d() {
+    check_parity("h264_340x256_30fps.mp4", "r3d");
+}
+
+#[test]
+fn parity_h264_mvit() {
+    check_parity("h264_340x256_30fps.mp4", "mvit");
+}
+
+#[test]
+fn parity_h264_ntsc_r3d() {
+    check_parity("h264_320x240_ntsc.mp4", "r3d");
+}
+
+#[test]
+fn parity_h264_ntsc_swin3d() {
+    check_parity("h264_320x240_ntsc.mp4", "swin3d");
+}
+
+#[test]
+fn parity_vp9_odd_size_r3d() {
+    check_parity("vp9_171x97_25fps.webm", "r3d");
+}
+
+#[test]
+fn parity_vp9_odd_size_mvit() {
+    check_parity("vp9_171x97_25fps.webm", "mvit");
+}
+
+#[test]
+fn parity_mpeg4_r3d() {
+    check_parity("mpeg4_352x288_25fps.mp4", "r3d");
+}
+
+#[test]
+fn parity_short_clip_is_padded_r3d() {
+    check_parity("h264_short_0.5s.mp4", "r3d");
+}
+
+#[test]
+fn parity_short_clip_is_padded_s3d() {
+    check_parity("h264_short_0.5s.mp4", "s3d");
+}
+
+#[test]
+fn parity_rotated_r3d() {
+    check_parity("h264_rotated_90.mp4", "r3d");
+}
+
+#[test]
+fn rotation_is_read_and_applied() {
+    let plain = decode_video(&video("h264_340x256_30fps.mp4")).unwrap();
+    let rotated = decode_video(&video("h264_rotated_90.mp4")).unwrap();
+    assert_eq!(plain.info().rotation_degrees, 0);
+    // FFmpeg 5.1's mov muxer turns `rotate=90` into a display matrix that
+    // av_display_rotation_get reads as 90° counter-clockwise (ffprobe: rotation=90).
+    assert_eq!(rotated.info().rotation_degrees, 90);
+    assert_eq!((rotated.info().width, rotated.info().height), (256, 340));
+    let a = plain.rgb_frames(&[3]).unwrap();
+    let b = rotated.rgb_frames(&[3]).unwrap();
+    assert_eq!(b.size(), [1, 340, 256, 3]);
+    // One counter-clockwise quarter turn over (H, W), as torchcodec's rot90(hwc, 1, 0, 1).
+    assert!(b.equal(&a.rot90(1, [1, 2])));
+}
+
+#[test]
+fn load_clips_shapes_and_metadata() {
+    let clips = load_clips(&video("h264_340x256_30fps.mp4"), &Preset::video_resnet()).unwrap();
+    assert_eq!(clips.tensor.size(), [5, 3, 16, 112, 112]);
+    assert_eq!(clips.tensor.kind(), Kind::Float);
+    assert_eq!(clips.frames_decoded, 120);
+    // 120 frames → 60 at 15 fps → 45 windows of 16.
+    assert_eq!(clips.candidate_windows, 45);
+    assert_eq!(clips.info.codec, "h264");
+    assert!((clips.info.fps - 30.0).abs() < 1e-12);
+    assert!((clips.info.duration_secs.unwrap() - 4.0).abs() < 0.05);
+    let last = &clips.clips[4];
+    assert_eq!((last.first_frame, last.last_frame), (88, 118));
+    assert!((last.end_secs - 118.0 / 30.0).abs() < 1e-6);
+    assert!(clips.warnings.is_empty());
+}
+
+/// `load_clips` keeps only the frames its clips use; the result must be the same as from a
+/// full decode, including for files whose frame count differs from their header.
+fn check_selective_matches_full(clip: &str, preset_name: &str) {
+    let p = preset(preset_name);
+    let full = clips_from_video(&decode_video(&video(clip)).unwrap(), &p).unwrap();
+    let selective = load_clips(&video(clip), &p).unwrap();
+    assert_eq!(selective.frames_decoded, full.frames_decoded, "{clip}");
+    assert_eq!(selective.clips, full.clips, "{clip}");
+    assert!(
+        selective.tensor.equal(&full.tensor),
+        "{clip}: tensors differ"
+    );
+}
+
+#[test]
+fn selective_decoding_matches_full_decoding() {
+    check_selective_matches_full("h264_340x256_30fps.mp4", "r3d");
+    check_selective_matches_full("h264_320x240_ntsc.mp4", "swin3d");
+    // WebM declares no frame count: duration × fps is the guess.
+    check_selective_matches_full("vp9_171x97_25fps.webm", "mvit");
+    check_selective_matches_full("h264_short_0.5s.mp4", "r3d");
+    // Declares 120 frames, decodes 70; the frames kept for 120 happen to cover 70's clips.
+    check_selective_matches_full("truncated_mdat.mp4", "r3d");
+    // Declares 240 frames, decodes about half: clips the first pass did not keep, so a
+    // second, full pass.
+    let cut = long_truncated();
+    let p = Preset::video_resnet();
+    let full = clips_from_video(&decode_video(&cut).unwrap(), &p).unwrap();
+    let selective = load_clips(&cut, &p).unwrap();
+    assert!(full.frames_decoded < 200, "{}", full.frames_decoded);
+    assert_eq!(selective.clips, full.clips);
+    assert!(selective.tensor.equal(&full.tensor));
+}
+
+/// An 8 s clip (240 frames, index at the front) cut to half its size.
+fn long_truncated() -> PathBuf {
+    let dir = common::cached_fixture(&format!("{FIXTURES}/long-truncated"), |dir| {
+        let full = dir.join("full.mp4");
+        common::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=30",
+            "-t",
+            "8",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            full.to_str().unwrap(),
+        ]);
+        truncate_copy(&full, &dir.join("h264_8s_cut.mp4"), 0.5);
+    });
+    dir.join("h264_8s_cut.mp4")
+}
+
+#[test]
+fn selective_decoding_drops_unused_frames() {
+    let keep = |_: usize, _: f64| vec![0, 5];
+    let v = gradtrust_video::decode::decode_video_keeping(&video("h264_340x256_30fps.mp4"), &keep)
+        .unwrap();
+    assert_eq!(v.len(), 120);
+    assert!(v.is_kept(0) && v.is_kept(5) && !v.is_kept(1));
+    assert!(v.rgb_frames(&[5, 0]).is_ok());
+    let err = v.rgb_frames(&[1]).unwrap_err().to_string();
+    assert!(err.contains("frame 1 was not kept"), "{err}");
+}
+
+#[test]
+fn frame_index_out_of_range_is_an_error() {
+    let decoded = decode_video(&video("h264_short_0.5s.mp4")).unwrap();
+    let err = decoded
+        .rgb_frames(&[0, decoded.len()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("h264_short_0.5s.mp4") && err.contains("out of range"),
+        "{err}"
+    );
+}
+
+#[test]
+fn file_name_with_a_colon_is_not_a_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("cam:1.mp4");
+    std::fs::copy(video("h264_short_0.5s.mp4"), &odd).unwrap();
+    assert_eq!(decode_video(&odd).unwrap().len(), 15);
+}
+
+/// The error for `path`, checked to name the file and to contain every one of `words`.
+fn expect_error(path: &Path, words: &[&str]) -> String {
+    let err = match decode_video(path) {
+        Ok(v) => panic!(
+            "{}: decoded {} frames, expected an error",
+            path.display(),
+            v.len()
+        ),
+        Err(e) => e.to_string(),
+    };
+    let name = path.file_name().unwrap().to_str().unwrap();
+    assert!(err.contains(name), "error does not name the file: {err}");
+    for word in words {
+        assert!(err.contains(word), "error lacks {word:?}: {err}");
+    }
+    println!("{name}: {err}");
+    err
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    expect_error(&videos().join("does-not-exist.mp4"), &["No such file"]);
+}
+
+#[test]
+fn empty_file_is_an_error() {
+    expect_error(&video("empty.mp4"), &["empty file"]);
+}
+
+#[test]
+fn text_file_named_mp4_is_an_error() {
+    expect_error(&video("notes.mp4"), &["not a media file"]);
+}
+
+#[test]
+fn directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("clip.mp4");
+    std::fs::create_dir(&sub).unwrap();
+    expect_error(&sub, &["directory"]);
+}
+
+#[test]
+fn mp4_without_moov_is_an_error() {
+    expect_error(&video("truncated_no_moov.mp4"), &["moov", "truncated"]);
+}
+
+#[test]
+fn audio_only_file_is_an_error() {
+    expect_error(&video("audio_only.m4a"), &["no video stream", "audio"]);
+}
+
+#[test]
+fn mp4_cut_short_keeps_the_frames_before_the_cut() {
+    let full = decode_video(&video("faststart.mp4")).unwrap();
+    let cut = decode_video(&video("truncated_mdat.mp4")).unwrap();
+    println!(
+        "truncated_mdat.mp4: {} of {} frames, warnings {:?}",
+        cut.len(),
+        full.len(),
+        cut.warnings()
+    );
+    assert!(!cut.is_empty() && cut.len() < full.len());
+    // The frames that survive are the same frames.
+    let n = cut.len().min(20);
+    let idx: Vec<usize> = (0..n).collect();
+    assert!(cut
+        .rgb_frames(&idx)
+        .unwrap()
+        .equal(&full.rgb_frames(&idx).unwrap()));
+    // And the clip pipeline still works on them.
+    let clips = load_clips(&video("truncated_mdat.mp4"), &Preset::video_resnet()).unwrap();
+    assert_eq!(clips.tensor.size()[0], 5);
+}
