@@ -26,10 +26,22 @@ pub struct Cli {
 enum Command {
     /// Top-5 labels and every trust score for one clip, at video level and per clip.
     Score(ScoreArgs),
+    /// Evaluate the scores of batch results as misprediction detectors: metrics, the paper's
+    /// table form, plots.
+    Eval(EvalArgs),
+    /// List every model: preset, parameters, GFLOPs, weight file (and whether it is present),
+    /// classifier.
+    Models {
+        #[command(flatten)]
+        weights: WeightsArgs,
+    },
     /// Download a model's torchvision weight file into the models directory (checksum checked).
     Fetch {
         /// torchvision model name, e.g. r3d_18.
         model: String,
+        /// Another of the model's torchvision files (swin3d_b_22k-7c6ae6fa.pth).
+        #[arg(long)]
+        weights_file: Option<String>,
         #[command(flatten)]
         weights: WeightsArgs,
     },
@@ -46,6 +58,23 @@ struct WeightsArgs {
 }
 
 #[derive(Args, Debug)]
+struct EvalArgs {
+    /// Results files of `batch` (CSV, or JSON Lines by the `.jsonl` extension), one model each.
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Evaluate clip rows or video rows.
+    #[arg(long, default_value = "video")]
+    level: crate::eval::Level,
+    /// Directory for metrics.csv, metrics.json, report.md and the plots.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Metric of report.md's main table: auroc, aupr_error, aupr_success, fpr95tpr, aurc,
+    /// e_aurc, augrc.
+    #[arg(long, default_value = "auroc")]
+    metric: crate::eval::Metric,
+}
+
+#[derive(Args, Debug)]
 struct ScoreArgs {
     /// Video file (anything FFmpeg decodes).
     clip: PathBuf,
@@ -56,6 +85,10 @@ struct ScoreArgs {
     /// MODELS_DIR/<torchvision file name>, downloaded if absent.
     #[arg(long)]
     weights: Option<PathBuf>,
+    /// Another of the model's torchvision files, looked for and downloaded instead of the
+    /// default (swin3d_b_22k-7c6ae6fa.pth for swin3d_b).
+    #[arg(long, conflicts_with = "weights")]
+    weights_file: Option<String>,
     /// cpu, cuda or cuda:N. Default: cuda when available.
     #[arg(long)]
     device: Option<String>,
@@ -145,9 +178,10 @@ fn parse_device(s: Option<&str>) -> anyhow::Result<Device> {
     Ok(device)
 }
 
-fn source(args: &WeightsArgs, explicit: Option<PathBuf>) -> WeightsSource {
+fn source(args: &WeightsArgs, explicit: Option<PathBuf>, file: Option<String>) -> WeightsSource {
     WeightsSource {
         explicit,
+        file,
         models_dir: args.models_dir.clone(),
         base_url: args.weights_url.clone(),
     }
@@ -164,7 +198,12 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
     let preset = (spec.preset)();
     // Decode first: a bad clip is reported before any weights are loaded or downloaded.
     let video = clips::load_clips(&args.clip, &preset)?;
-    let weights = source(&args.weights_source, args.weights.clone()).resolve(spec)?;
+    let weights = source(
+        &args.weights_source,
+        args.weights.clone(),
+        args.weights_file.clone(),
+    )
+    .resolve(spec)?;
     let mut model = Model::new(spec.name, device)?;
     model.load_weights(&weights)?;
     let report = scoring::score_video(&model, &args.clip, &video, &set, &opts)
@@ -181,9 +220,27 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Score(args) => score(args),
-        Command::Fetch { model, weights } => {
+        Command::Eval(args) => {
+            let table = crate::eval::run(&crate::eval::EvalOptions {
+                results: args.results,
+                level: args.level,
+                out: args.out,
+                metric: args.metric,
+            })?;
+            print!("{table}");
+            Ok(())
+        }
+        Command::Models { weights } => {
+            print!("{}", output::models_table(&weights.models_dir));
+            Ok(())
+        }
+        Command::Fetch {
+            model,
+            weights_file,
+            weights,
+        } => {
             let spec = models::spec(&model)?;
-            let path = source(&weights, None).fetch(spec)?;
+            let path = source(&weights, None, weights_file).fetch(spec)?;
             println!("{}", path.display());
             Ok(())
         }

@@ -130,3 +130,51 @@ pub fn report_text(report: &VideoReport, labels: LabelSet) -> String {
     }
     out
 }
+
+/// The `models` listing: one block per registry entry.
+pub fn models_table(models_dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for spec in crate::models::MODELS {
+        let preset = (spec.preset)();
+        let resize = match preset.resize {
+            crate::preset::Resize::Exact { height, width } => format!("{height}×{width}"),
+            crate::preset::Resize::ShortSide(s) => format!("short side {s}"),
+        };
+        let files: Vec<String> = std::iter::once(spec.weight_file)
+            .chain(spec.alt_weight_files.iter().copied())
+            .map(|f| {
+                let present = if models_dir.join(f).is_file() {
+                    "present"
+                } else {
+                    "absent"
+                };
+                format!("{f} ({present} in {})", models_dir.display())
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}\n  parameters {}  GFLOPs {}  acc@1/acc@5 {:.3}/{:.3}  classes {}\n  weights {}\n  classifier {} {:?}\n  preset: resize {resize}, crop {}×{}, clip_len {}, frame_rate {}, clips_per_video {}, mean {:?}, std {:?}\n  input: T ≥ {}, H ≥ {}, W ≥ {}{}",
+            spec.name,
+            spec.num_params,
+            spec.gflops,
+            spec.acc1,
+            spec.acc5,
+            spec.num_classes(),
+            files.join(", "),
+            spec.classifier_key,
+            spec.classifier_shape,
+            preset.crop.0,
+            preset.crop.1,
+            preset.clip_len,
+            preset.frame_rate,
+            preset.clips_per_video,
+            preset.mean,
+            preset.std,
+            spec.min_input[0],
+            spec.min_input[1],
+            spec.min_input[2],
+            spec.input_note.map(|n| format!(" ({n})")).unwrap_or_default(),
+        );
+    }
+    out
+}

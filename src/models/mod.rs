@@ -66,6 +66,13 @@ pub trait Network: Send {
     }
 }
 
+/// What a model classifies. Image models run on single-frame clips `[B, 3, 1, H, W]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    Video,
+    Image,
+}
+
 /// A registry entry: the facts of shared/spec/models.md for one model.
 pub struct ModelSpec {
     pub name: &'static str,
@@ -78,9 +85,17 @@ pub struct ModelSpec {
     /// state_dict key of the classifier weight.
     pub classifier_key: &'static str,
     pub labels: LabelSet,
+    pub input: InputKind,
     pub preset: fn() -> Preset,
+    /// Other torchvision weight files of the same architecture (swin3d_b's ImageNet-22k
+    /// pre-trained one).
+    pub alt_weight_files: &'static [&'static str],
+    /// Shape of the classifier weight in the state dict.
+    pub classifier_shape: &'static [i64],
     /// Smallest (T, H, W) the architecture accepts.
     pub min_input: [i64; 3],
+    /// A further input rule, for `models` and error messages.
+    pub input_note: Option<&'static str>,
     build: fn(&tch::nn::Path) -> Box<dyn Network>,
 }
 
@@ -105,6 +120,7 @@ impl ModelSpec {
             && size[0] >= 1
             && size[1] == 3
             && size[2] >= t
+            && (self.input == InputKind::Video || size[2] == 1)
             && size[3] >= h
             && size[4] >= w;
         if ok {
@@ -112,7 +128,14 @@ impl ModelSpec {
         } else {
             Err(Error::InputShape {
                 model: self.name.to_string(),
-                expected: format!("[B, 3, T, H, W] with B ≥ 1, T ≥ {t}, H ≥ {h}, W ≥ {w}"),
+                expected: match self.input {
+                    InputKind::Video => {
+                        format!("[B, 3, T, H, W] with B ≥ 1, T ≥ {t}, H ≥ {h}, W ≥ {w}")
+                    }
+                    InputKind::Image => {
+                        format!("[B, 3, 1, H, W] (single-frame clips) with B ≥ 1, H ≥ {h}, W ≥ {w}")
+                    }
+                },
                 got: size,
             })
         }
@@ -129,7 +152,11 @@ pub static MODELS: &[ModelSpec] = &[
         acc5: 83.479,
         classifier_key: "fc.weight",
         labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
         preset: Preset::video_resnet,
+        alt_weight_files: &[],
+        classifier_shape: &[400, 512],
+        input_note: None,
         min_input: [1, 1, 1],
         build: |p| {
             Box::new(video_resnet::VideoResNet::new(
@@ -147,7 +174,11 @@ pub static MODELS: &[ModelSpec] = &[
         acc5: 84.130,
         classifier_key: "fc.weight",
         labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
         preset: Preset::video_resnet,
+        alt_weight_files: &[],
+        classifier_shape: &[400, 512],
+        input_note: None,
         min_input: [1, 1, 1],
         build: |p| {
             Box::new(video_resnet::VideoResNet::new(
@@ -165,7 +196,11 @@ pub static MODELS: &[ModelSpec] = &[
         acc5: 86.175,
         classifier_key: "fc.weight",
         labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
         preset: Preset::video_resnet,
+        alt_weight_files: &[],
+        classifier_shape: &[400, 512],
+        input_note: None,
         min_input: [1, 1, 1],
         build: |p| {
             Box::new(video_resnet::VideoResNet::new(
@@ -183,9 +218,13 @@ pub static MODELS: &[ModelSpec] = &[
         acc5: 88.050,
         classifier_key: "classifier.1.weight",
         labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
         preset: Preset::s3d,
         // Four stride-2 steps that round up and a 2×2×2 pool that rounds down must leave the
         // (2, 7, 7) average pool a 2×7×7 map.
+        alt_weight_files: &[],
+        classifier_shape: &[400, 1024, 1, 1, 1],
+        input_note: None,
         min_input: [13, 209, 209],
         build: |p| Box::new(s3d::S3d::new(p, &s3d::Config::s3d())),
     },
@@ -198,8 +237,12 @@ pub static MODELS: &[ModelSpec] = &[
         acc5: 93.582,
         classifier_key: "head.1.weight",
         labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
         preset: Preset::mvit,
         // Exactly this size: MViT's forward rejects any other (T, H, W).
+        alt_weight_files: &[],
+        classifier_shape: &[400, 768],
+        input_note: Some("exactly 16×224×224"),
         min_input: [16, 224, 224],
         build: |p| Box::new(mvit::MViT::new(p, &mvit::Config::mvit_v1_b())),
     },
@@ -212,7 +255,11 @@ pub static MODELS: &[ModelSpec] = &[
         acc5: 94.665,
         classifier_key: "head.1.weight",
         labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
         preset: Preset::mvit,
+        alt_weight_files: &[],
+        classifier_shape: &[400, 768],
+        input_note: Some("exactly 16×224×224"),
         min_input: [16, 224, 224],
         build: |p| Box::new(mvit::MViT::new(p, &mvit::Config::mvit_v2_s())),
     },
@@ -225,7 +272,11 @@ pub static MODELS: &[ModelSpec] = &[
         acc5: 93.519,
         classifier_key: "head.weight",
         labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
         preset: Preset::swin3d,
+        alt_weight_files: &[],
+        classifier_shape: &[400, 768],
+        input_note: Some("any size; pads to the patch and window"),
         min_input: [1, 1, 1],
         build: |p| {
             Box::new(swin3d::SwinTransformer3d::new(
@@ -243,7 +294,11 @@ pub static MODELS: &[ModelSpec] = &[
         acc5: 94.158,
         classifier_key: "head.weight",
         labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
         preset: Preset::swin3d,
+        alt_weight_files: &[],
+        classifier_shape: &[400, 768],
+        input_note: Some("any size; pads to the patch and window"),
         min_input: [1, 1, 1],
         build: |p| {
             Box::new(swin3d::SwinTransformer3d::new(
@@ -261,7 +316,11 @@ pub static MODELS: &[ModelSpec] = &[
         acc5: 94.386,
         classifier_key: "head.weight",
         labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
         preset: Preset::swin3d,
+        alt_weight_files: &["swin3d_b_22k-7c6ae6fa.pth"],
+        classifier_shape: &[400, 1024],
+        input_note: Some("any size; pads to the patch and window"),
         min_input: [1, 1, 1],
         build: |p| {
             Box::new(swin3d::SwinTransformer3d::new(

@@ -127,11 +127,29 @@ fn is_bn_counter(key: &str, vars: &HashMap<String, Tensor>) -> bool {
 #[derive(Clone, Debug)]
 pub struct WeightsSource {
     pub explicit: Option<PathBuf>,
+    /// One of the model's torchvision files other than its default (e.g. swin3d_b's
+    /// ImageNet-22k pre-trained weights).
+    pub file: Option<String>,
     pub models_dir: PathBuf,
     pub base_url: String,
 }
 
 impl WeightsSource {
+    /// The torchvision file name to look for and download.
+    pub fn file_name(&self, spec: &ModelSpec) -> Result<&'static str> {
+        let known = std::iter::once(spec.weight_file).chain(spec.alt_weight_files.iter().copied());
+        match &self.file {
+            None => Ok(spec.weight_file),
+            Some(f) => known.clone().find(|k| k == f).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "--weights-file {f}: not a weight file of {}; known: {}",
+                    spec.name,
+                    known.collect::<Vec<_>>().join(", ")
+                ))
+            }),
+        }
+    }
+
     pub fn resolve(&self, spec: &ModelSpec) -> Result<PathBuf> {
         if let Some(path) = &self.explicit {
             if !path.exists() {
@@ -142,7 +160,7 @@ impl WeightsSource {
             }
             return Ok(path.clone());
         }
-        let local = self.models_dir.join(spec.weight_file);
+        let local = self.models_dir.join(self.file_name(spec)?);
         if local.is_file() {
             return Ok(local);
         }
@@ -151,15 +169,16 @@ impl WeightsSource {
 
     /// Downloads the model's weight file into `models_dir` (does nothing if it is there).
     pub fn fetch(&self, spec: &ModelSpec) -> Result<PathBuf> {
-        let local = self.models_dir.join(spec.weight_file);
+        let file = self.file_name(spec)?;
+        let local = self.models_dir.join(file);
         if local.is_file() {
             return Ok(local);
         }
-        let url = format!("{}{}", self.base_url, spec.weight_file);
-        download::fetch(&url, &self.models_dir, spec.weight_file).map_err(|e| match e {
+        let url = format!("{}{}", self.base_url, file);
+        download::fetch(&url, &self.models_dir, file).map_err(|e| match e {
             Error::Download { reason, .. } => Error::WeightsUnavailable {
                 model: spec.name.to_string(),
-                file: spec.weight_file.to_string(),
+                file: file.to_string(),
                 dir: self.models_dir.clone(),
                 url: url.clone(),
                 reason,
