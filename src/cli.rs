@@ -1,15 +1,22 @@
 //! Command-line interface: the only module that knows flags. Parses them, validates them
 //! into the library's types, runs the command and prints the result.
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use tch::Device;
 
-use crate::models::{self, Model, WEIGHTS_URL_PREFIX};
+use crate::decode::{self, MediaKind};
+use crate::models::{self, InputKind, Model, WEIGHTS_URL_PREFIX};
 use crate::scores::{GradTrustMethod, ScoreOptions, ScoreSet};
 use crate::weights::WeightsSource;
-use crate::{clips, output, scoring};
+use crate::{clips, images, lists, output, pipeline, rows, scoring};
+
+/// Exit status of a batch run that completed but wrote error rows.
+pub const EXIT_ROW_ERRORS: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,6 +42,14 @@ enum Command {
         #[command(flatten)]
         weights: WeightsArgs,
     },
+    /// Run a model over a list of videos (a Kinetics-400 validation CSV, a `path,label` CSV or
+    /// a `path label_index` list): one row per clip and per video, appended as videos finish.
+    /// Exit status 0 when every video is ok, 3 when the run completed with error rows, 1 on a
+    /// fatal error.
+    Batch(BatchArgs),
+    /// Join the outputs of `batch --shard I/N` runs into one file, checking that no video is
+    /// missing (with --list) or doubled.
+    Merge(MergeArgs),
     /// Download a model's torchvision weight file into the models directory (checksum checked).
     Fetch {
         /// torchvision model name, e.g. r3d_18.
@@ -76,11 +91,12 @@ struct EvalArgs {
 
 #[derive(Args, Debug)]
 struct ScoreArgs {
-    /// Video file (anything FFmpeg decodes).
+    /// Video file, or an image (JPEG, PNG, anything FFmpeg decodes as a single picture),
+    /// scored as a one-frame clip. Which one is decided by FFmpeg's demuxer, not the extension.
     clip: PathBuf,
-    /// torchvision model name.
-    #[arg(long, default_value = "r3d_18")]
-    model: String,
+    /// torchvision model name. Default: r3d_18 for a video, resnet18 for an image.
+    #[arg(long)]
+    model: Option<String>,
     /// Weight file (.pth as torchvision publishes it, or .safetensors). Default:
     /// MODELS_DIR/<torchvision file name>, downloaded if absent.
     #[arg(long)]
@@ -104,6 +120,105 @@ struct ScoreArgs {
     score_options: ScoreOptionArgs,
     #[command(flatten)]
     weights_source: WeightsArgs,
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    /// The list of videos: Kinetics CSV (label,youtube_id,time_start,time_end,split),
+    /// `path,label` CSV (label = class name or index) or `path label_index` lines.
+    #[arg(long)]
+    list: PathBuf,
+    /// List format; detected from the first line when not given.
+    #[arg(long, value_parser = ["kinetics", "csv", "space"])]
+    format: Option<String>,
+    /// Where the videos are: Kinetics clips `{youtube_id}_{start:06}_{end:06}.{mp4,mkv,webm,avi}`
+    /// flat or in `<label>/` folders; relative paths of the other lists. Default: the list's
+    /// directory.
+    #[arg(long)]
+    root: Option<PathBuf>,
+}
+
+impl ListArgs {
+    fn read(&self, labels: crate::labels::LabelSet) -> anyhow::Result<Vec<lists::Entry>> {
+        let format = self
+            .format
+            .as_deref()
+            .map(str::parse::<lists::ListFormat>)
+            .transpose()?;
+        let (_, entries) = lists::read_list(&self.list, format, self.root.as_deref(), labels)?;
+        Ok(entries)
+    }
+}
+
+#[derive(Args, Debug)]
+struct BatchArgs {
+    #[command(flatten)]
+    list: ListArgs,
+    /// torchvision model name.
+    #[arg(long, default_value = "r3d_18")]
+    model: String,
+    /// Weight file (.pth as torchvision publishes it, or .safetensors). Default:
+    /// MODELS_DIR/<torchvision file name>, downloaded if absent.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Another of the model's torchvision files, looked for and downloaded instead of the
+    /// default.
+    #[arg(long, conflicts_with = "weights")]
+    weights_file: Option<String>,
+    /// Results file: CSV, or JSON Lines when it ends in `.jsonl`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Scores to compute: `fast` (one forward), `all`, or a comma list (see `score --help`).
+    #[arg(long, default_value = "fast")]
+    scores: String,
+    #[command(flatten)]
+    score_options: ScoreOptionArgs,
+    /// Most clips per forward pass; clips of several videos share a batch.
+    #[arg(long, default_value_t = 20)]
+    batch_size: usize,
+    /// Decoding threads. 0 decodes and scores one video after another (no overlap).
+    /// Default: half the cores (at least 1).
+    #[arg(long)]
+    decode_workers: Option<usize>,
+    /// `cpu`, or CUDA devices `cuda:0,cuda:1,…` (one model stage each). Default: cuda:0
+    /// when available, else cpu.
+    #[arg(long)]
+    devices: Option<String>,
+    /// Clips per video instead of the model's protocol (e.g. 1 for a quick pass).
+    #[arg(long)]
+    clips_per_video: Option<usize>,
+    /// Only the first N entries of the list.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Only this shard of the list, `I/N`: the entries whose position modulo N is I.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Continue --out: skip the videos whose rows are complete in it.
+    #[arg(long)]
+    resume: bool,
+    #[command(flatten)]
+    weights_source: WeightsArgs,
+}
+
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// The merged results file (CSV, or JSON Lines for `.jsonl`, as the shards).
+    out: PathBuf,
+    /// The shards' results files.
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    /// The list the shards ran: every entry must be in exactly one shard; rows follow its order.
+    #[arg(long)]
+    list: Option<PathBuf>,
+    /// List format; detected when not given.
+    #[arg(long, value_parser = ["kinetics", "csv", "space"])]
+    format: Option<String>,
+    /// As for batch (file resolution does not matter to merge, ids do).
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Only the first N entries of the list, as the shards' runs had.
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -187,6 +302,32 @@ fn source(args: &WeightsArgs, explicit: Option<PathBuf>, file: Option<String>) -
     }
 }
 
+const DEFAULT_VIDEO_MODEL: &str = "r3d_18";
+const DEFAULT_IMAGE_MODEL: &str = "resnet18";
+
+/// A video model given an image, or an image model given a video: say so, naming both.
+fn check_input_kind(
+    path: &std::path::Path,
+    kind: MediaKind,
+    spec: &models::ModelSpec,
+) -> anyhow::Result<()> {
+    match (kind, spec.input) {
+        (MediaKind::Video, InputKind::Video) | (MediaKind::Image, InputKind::Image) => Ok(()),
+        (MediaKind::Image, InputKind::Video) => bail!(
+            "{}: is an image, but model {} is a video model (Kinetics-400 clips); use an image \
+             model, e.g. --model {DEFAULT_IMAGE_MODEL}",
+            path.display(),
+            spec.name
+        ),
+        (MediaKind::Video, InputKind::Image) => bail!(
+            "{}: is a video, but model {} is an image model (ImageNet); use a video model, \
+             e.g. --model {DEFAULT_VIDEO_MODEL}",
+            path.display(),
+            spec.name
+        ),
+    }
+}
+
 fn score(args: ScoreArgs) -> anyhow::Result<()> {
     let device = parse_device(args.device.as_deref())?;
     let set: ScoreSet = args
@@ -194,10 +335,18 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
         .parse()
         .with_context(|| format!("--scores {}", args.scores))?;
     let opts = args.score_options.options()?;
-    let spec = models::spec(&args.model)?;
-    let preset = (spec.preset)();
     // Decode first: a bad clip is reported before any weights are loaded or downloaded.
-    let video = clips::load_clips(&args.clip, &preset)?;
+    let kind = decode::media_kind(&args.clip)?;
+    let spec = models::spec(args.model.as_deref().unwrap_or(match kind {
+        MediaKind::Video => DEFAULT_VIDEO_MODEL,
+        MediaKind::Image => DEFAULT_IMAGE_MODEL,
+    }))?;
+    check_input_kind(&args.clip, kind, spec)?;
+    let preset = (spec.preset)();
+    let video = match kind {
+        MediaKind::Video => clips::load_clips(&args.clip, &preset)?,
+        MediaKind::Image => images::load_image(&args.clip, &preset)?,
+    };
     let weights = source(
         &args.weights_source,
         args.weights.clone(),
@@ -217,9 +366,11 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Score(args) => score(args),
+        Command::Score(args) => score(args).map(|()| ExitCode::SUCCESS),
+        Command::Batch(args) => batch(args),
+        Command::Merge(args) => merge(args).map(|()| ExitCode::SUCCESS),
         Command::Eval(args) => {
             let table = crate::eval::run(&crate::eval::EvalOptions {
                 results: args.results,
@@ -228,11 +379,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 metric: args.metric,
             })?;
             print!("{table}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Models { weights } => {
             print!("{}", output::models_table(&weights.models_dir));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Fetch {
             model,
@@ -242,7 +393,205 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let spec = models::spec(&model)?;
             let path = source(&weights, None, weights_file).fetch(spec)?;
             println!("{}", path.display());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn parse_devices(s: Option<&str>) -> anyhow::Result<Vec<Device>> {
+    let Some(s) = s else {
+        return Ok(vec![parse_device(None)?]);
+    };
+    let mut devices = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let device = match part {
+            "cpu" => Device::Cpu,
+            "cuda" => Device::Cuda(0),
+            _ => match part.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(i)) => Device::Cuda(i),
+                _ => bail!("--devices {s}: {part:?} is not cpu, cuda or cuda:N"),
+            },
+        };
+        if let Device::Cuda(i) = device {
+            let count = tch::Cuda::device_count() as usize;
+            if i >= count {
+                bail!("--devices {s}: {part} does not exist ({count} CUDA device(s) available)");
+            }
+        }
+        if devices.contains(&device) {
+            bail!("--devices {s}: {part} given twice");
+        }
+        devices.push(device);
+    }
+    if devices.is_empty() {
+        bail!("--devices {s:?}: no device given");
+    }
+    if devices.len() > 1 && devices.contains(&Device::Cpu) {
+        bail!("--devices {s}: cpu runs alone (one stage uses every core)");
+    }
+    Ok(devices)
+}
+
+fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
+    let devices = parse_devices(args.devices.as_deref())?;
+    let set: ScoreSet = args
+        .scores
+        .parse()
+        .with_context(|| format!("--scores {}", args.scores))?;
+    let score_options = args.score_options.options()?;
+    if args.batch_size == 0 {
+        bail!("--batch-size 0: at least one clip per forward");
+    }
+    if args.clips_per_video == Some(0) {
+        bail!("--clips-per-video 0: at least one clip per video");
+    }
+    let shard = args
+        .shard
+        .as_deref()
+        .map(str::parse::<lists::Shard>)
+        .transpose()?;
+    let spec = models::spec(&args.model)?;
+    let mut entries = args.list.read(spec.labels)?;
+    let listed = entries.len();
+    if let Some(n) = args.limit {
+        entries.truncate(n);
+    }
+    if let Some(shard) = shard {
+        entries.retain(|e| shard.contains(e.position));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let decode_workers = args.decode_workers.unwrap_or((cores / 2).max(1));
+    // Decode workers and the model share the cores: libtorch's pool gets what the workers
+    // leave (transforms in the workers run on their own thread).
+    if devices == [Device::Cpu] {
+        tch::set_num_threads(cores.saturating_sub(decode_workers).max(1) as i32);
+    }
+    let weights = source(&args.weights_source, args.weights.clone(), args.weights_file.clone())
+        .resolve(spec)?;
+    let (mut writer, done) =
+        rows::RowWriter::open(&args.out, set.names(), spec.name, spec.labels, args.resume)?;
+    let skipped = entries.iter().filter(|e| done.contains(&e.id)).count();
+    entries.retain(|e| !done.contains(&e.id));
+    eprintln!(
+        "batch: {} of {listed} listed videos to run{}{}, model {} on {}, {} decode worker(s), rows to {}",
+        entries.len(),
+        shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default(),
+        if skipped > 0 { format!(", {skipped} already complete") } else { String::new() },
+        spec.name,
+        devices.iter().map(|d| format!("{d:?}").to_lowercase()).collect::<Vec<_>>().join(","),
+        decode_workers,
+        args.out.display()
+    );
+    let opts = pipeline::BatchOptions {
+        model: spec.name.to_string(),
+        weights,
+        devices,
+        scores: set,
+        score_options,
+        batch_size: args.batch_size,
+        decode_workers,
+        clips_per_video: args.clips_per_video,
+    };
+    let mut progress = Progress::new(entries.len());
+    let stats = pipeline::run(entries, &mut writer, &opts, &mut |s| progress.update(s))?;
+    progress.finish();
+    print!("{}", output::batch_summary(&stats, &args.out, skipped));
+    Ok(if stats.videos_failed > 0 {
+        ExitCode::from(EXIT_ROW_ERRORS)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A progress bar on a terminal, a log line every 10 s otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_log: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} videos  {msg}  ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            last_log: Instant::now(),
+        }
+    }
+
+    fn update(&mut self, s: &pipeline::Stats) {
+        let secs = s.elapsed.as_secs_f64().max(1e-9);
+        let line = format!(
+            "{:.1} clips/s, {} error(s)",
+            s.clips as f64 / secs,
+            s.videos_failed
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(s.videos_done as u64);
+                bar.set_message(line);
+            }
+            None => {
+                if self.last_log.elapsed() >= Duration::from_secs(10)
+                    || s.videos_done == s.videos_total
+                {
+                    self.last_log = Instant::now();
+                    let left = s.videos_total - s.videos_done;
+                    let eta = secs / s.videos_done.max(1) as f64 * left as f64;
+                    eprintln!(
+                        "batch: {}/{} videos, {line}, ETA {}",
+                        s.videos_done,
+                        s.videos_total,
+                        output::duration(eta)
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+fn merge(args: MergeArgs) -> anyhow::Result<()> {
+    let expected = match &args.list {
+        Some(list) => {
+            let format = args
+                .format
+                .as_deref()
+                .map(str::parse::<lists::ListFormat>)
+                .transpose()?;
+            let (_, mut entries) = lists::read_list(
+                list,
+                format,
+                args.root.as_deref(),
+                crate::labels::LabelSet::Kinetics400,
+            )?;
+            if let Some(n) = args.limit {
+                entries.truncate(n);
+            }
+            Some(entries.into_iter().map(|e| e.id).collect::<Vec<_>>())
+        }
+        None => None,
+    };
+    let summary = rows::merge(&args.out, &args.shards, expected.as_deref())?;
+    println!(
+        "merged {} videos ({} rows) from {} files into {}",
+        summary.videos,
+        summary.rows,
+        args.shards.len(),
+        args.out.display()
+    );
+    Ok(())
 }

@@ -178,6 +178,29 @@ pub fn decode_video(path: &Path) -> Result<DecodedVideo> {
     decode_frames(path, input, stream, None)
 }
 
+/// What a media file holds, by the demuxer FFmpeg picks from its content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    Video,
+    /// A single picture: FFmpeg opened it with one of its image demuxers (`image2`,
+    /// `png_pipe`, `jpeg_pipe`, `webp_pipe`, ...).
+    Image,
+}
+
+/// Opens `path` (errors as [`decode_video`]'s) and says whether it is a still image or a
+/// video. The demuxer is chosen by probing the content, so a PNG named `.mp4` is an image
+/// and an MJPEG AVI a video.
+pub fn media_kind(path: &Path) -> Result<MediaKind> {
+    let (input, _) = open(path)?;
+    let name = input.format_name();
+    let image = name == "image2" || name == "image2pipe" || name.ends_with("_pipe");
+    Ok(if image {
+        MediaKind::Image
+    } else {
+        MediaKind::Video
+    })
+}
+
 /// Like [`decode_video`], but keeps only the frames `select(frames, fps)` names: the
 /// indices the caller will pass to [`DecodedVideo::rgb_frames`] for a video of that many
 /// frames at that rate. Every frame is still decoded (and timestamped); the others are
@@ -529,6 +552,21 @@ mod ff {
                 return Err(AvError(ret));
             }
             Ok(input)
+        }
+
+        /// The demuxer's short name (`image2`, `png_pipe`, `mov,mp4,m4a,3gp,3g2,mj2`, ...).
+        pub(super) fn format_name(&self) -> String {
+            // SAFETY: an open context has a non-null `iformat` whose `name` is a static C
+            // string (both checked for null anyway).
+            unsafe {
+                let iformat = (*self.ptr).iformat;
+                if iformat.is_null() || (*iformat).name.is_null() {
+                    return String::new();
+                }
+                std::ffi::CStr::from_ptr((*iformat).name)
+                    .to_string_lossy()
+                    .into_owned()
+            }
         }
 
         fn streams(&self) -> &[*mut ffi::AVStream] {

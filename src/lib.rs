@@ -2,20 +2,28 @@
 //!
 //! The pipeline, one module per stage:
 //! decode (ffmpeg → RGB frames with timestamps) → sampling (which frames form each clip) →
-//! transforms (a model's preset: resize, crop, normalize) → models (libtorch forward giving
-//! logits and penultimate features) → scores (GradTrust and the baselines) → output (text,
-//! JSON, rows). `weights` reads and fetches torchvision weight files; `cli` knows the flags.
+//! transforms (a model's preset: resize, crop, normalize; `images` makes a picture a
+//! one-frame clip) → models (libtorch forward giving logits and penultimate features) →
+//! scores (GradTrust and the baselines) → output (text, JSON, rows). `weights` reads and fetches torchvision weight files; `cli` knows the flags.
+//!
+//! Batch runs: `lists` reads video lists and finds the files; `pipeline` wires decode
+//! workers → model stages (one per device, batching clips across videos) → a writer;
+//! `rows` is the rows format (CSV / JSON Lines, append, resume, merge).
 
 pub mod cli;
 pub mod clips;
 pub mod decode;
 pub mod error;
 pub mod eval;
+pub mod images;
 pub mod labels;
+pub mod lists;
 pub mod models;
 pub mod output;
+pub mod pipeline;
 pub mod prediction;
 pub mod preset;
+pub mod rows;
 pub mod sampling;
 pub mod scores;
 pub mod scoring;

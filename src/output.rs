@@ -178,3 +178,70 @@ pub fn models_table(models_dir: &std::path::Path) -> String {
     }
     out
 }
+
+/// A number of seconds as `1h02m03s`, `2m03s` or `4.5s`.
+pub fn duration(secs: f64) -> String {
+    if !secs.is_finite() {
+        return "?".into();
+    }
+    let s = secs.round() as u64;
+    match s {
+        0..=59 => format!("{secs:.1}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60),
+    }
+}
+
+/// The end-of-run summary of `batch`.
+pub fn batch_summary(
+    stats: &crate::pipeline::Stats,
+    out: &std::path::Path,
+    skipped: usize,
+) -> String {
+    let mut text = String::new();
+    let pct = |n: usize, d: usize| {
+        if d == 0 {
+            "n/a".to_string()
+        } else {
+            format!("{:.2}% ({n}/{d})", 100.0 * n as f64 / d as f64)
+        }
+    };
+    let secs = stats.elapsed.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        text,
+        "videos: {} ok, {} failed{}; rows in {}",
+        stats.videos_ok,
+        stats.videos_failed,
+        if skipped > 0 {
+            format!(", {skipped} already complete (resumed)")
+        } else {
+            String::new()
+        },
+        out.display()
+    );
+    for e in &stats.error_examples {
+        let _ = writeln!(text, "  error: {e}");
+    }
+    let _ = writeln!(
+        text,
+        "clip accuracy: top-1 {}, top-5 {}",
+        pct(stats.clips_correct, stats.clips_labelled),
+        pct(stats.clips_correct_top5, stats.clips_labelled)
+    );
+    let _ = writeln!(
+        text,
+        "video accuracy (clip-averaged logits): top-1 {}, top-5 {}; by summed clip softmax: top-1 {}",
+        pct(stats.videos_correct, stats.videos_labelled),
+        pct(stats.videos_correct_top5, stats.videos_labelled),
+        pct(stats.videos_correct_softmax_sum, stats.videos_labelled)
+    );
+    let _ = writeln!(
+        text,
+        "throughput: {:.2} videos/s, {:.1} clips/s ({} in {})",
+        stats.videos_done as f64 / secs,
+        stats.clips as f64 / secs,
+        stats.videos_done,
+        duration(secs)
+    );
+    text
+}

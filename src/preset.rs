@@ -97,6 +97,23 @@ impl Preset {
         }
     }
 
+    /// torchvision's `ImageClassification` for an ImageNet model: short side to `resize`,
+    /// center crop `crop`×`crop`, antialiased, ImageNet mean/std; an image is a one-frame clip.
+    pub fn imagenet(resize: u32, crop: u32, interpolation: Interpolation) -> Self {
+        Preset {
+            resize: Resize::ShortSide(resize),
+            crop: (crop, crop),
+            interpolation,
+            antialias: true,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            clip_len: 1,
+            // Irrelevant for a single picture.
+            frame_rate: 1.0,
+            clips_per_video: 1,
+        }
+    }
+
     /// Size after the resize step for an input of `height`×`width`, as (height, width).
     pub fn resized_size(&self, height: u32, width: u32) -> (u32, u32) {
         match self.resize {

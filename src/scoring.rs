@@ -53,17 +53,77 @@ pub fn score_video(
     set: &ScoreSet,
     opts: &ScoreOptions,
 ) -> Result<VideoReport> {
-    let xs = video.tensor.f_to_device(model.device())?;
-    let scored = score_batch(model, &xs, &[0..video.clips.len()], set, opts)?;
-    let clip_top5 = prediction::top_k(&scored.logits, TOP_K)?;
-    let (z_video, video_scores) =
-        scored.videos.into_iter().next().ok_or_else(|| {
-            crate::Error::Invalid(format!("{}: no clips to score", path.display()))
-        })?;
-    let video_top5 = prediction::top_k(&z_video, TOP_K)?.remove(0);
-    let video_top5_softmax_sum = prediction::top_k_softmax_sum(&scored.logits, TOP_K)?;
-    let clip_scores = scored.clips;
+    score_videos(model, &[(path, video)], set, opts)?
+        .pop()
+        .ok_or_else(|| crate::Error::Invalid(format!("{}: no clips to score", path.display())))
+}
 
+/// Scores several videos in one batch (their clips concatenated, each video its own range of
+/// the batch): what a batch run does; each video's report is the one [`score_video`] gives.
+pub fn score_videos(
+    model: &Model,
+    videos: &[(&Path, &VideoClips)],
+    set: &ScoreSet,
+    opts: &ScoreOptions,
+) -> Result<Vec<VideoReport>> {
+    let mut ranges = Vec::with_capacity(videos.len());
+    let mut start = 0;
+    for (path, video) in videos {
+        if video.clips.is_empty() {
+            return Err(crate::Error::Invalid(format!(
+                "{}: no clips to score",
+                path.display()
+            )));
+        }
+        ranges.push(start..start + video.clips.len());
+        start += video.clips.len();
+    }
+    let xs = match videos {
+        [(_, one)] => one.tensor.f_to_device(model.device())?,
+        _ => {
+            let parts: Vec<&tch::Tensor> = videos.iter().map(|(_, v)| &v.tensor).collect();
+            tch::Tensor::f_cat(&parts, 0)?.f_to_device(model.device())?
+        }
+    };
+    let scored = score_batch(model, &xs, &ranges, set, opts)?;
+    let mut clip_top5 = prediction::top_k(&scored.logits, TOP_K)?.into_iter();
+    let mut clip_scores = scored.clips.into_iter();
+    let mut reports = Vec::with_capacity(videos.len());
+    for (((path, video), range), (z_video, video_scores)) in
+        videos.iter().zip(&ranges).zip(scored.videos)
+    {
+        let video_top5 = prediction::top_k(&z_video, TOP_K)?.remove(0);
+        let logits = scored
+            .logits
+            .f_narrow(0, range.start as i64, range.len() as i64)?;
+        let video_top5_softmax_sum = prediction::top_k_softmax_sum(&logits, TOP_K)?;
+        let clips = clip_scores.by_ref().take(range.len()).collect::<Vec<_>>();
+        let top5 = clip_top5.by_ref().take(range.len()).collect::<Vec<_>>();
+        reports.push(report(
+            model,
+            path,
+            video,
+            video_top5,
+            video_scores,
+            video_top5_softmax_sum,
+            clips,
+            top5,
+        ));
+    }
+    Ok(reports)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    model: &Model,
+    path: &Path,
+    video: &VideoClips,
+    video_top5: Vec<Ranked>,
+    video_scores: SampleScores,
+    video_top5_softmax_sum: Vec<Ranked>,
+    clip_scores: Vec<SampleScores>,
+    clip_top5: Vec<Vec<Ranked>>,
+) -> VideoReport {
     let preset = (model.spec().preset)();
     let mut notes = video.warnings.clone();
     if video.clips.iter().any(|c| c.padded) {
@@ -86,7 +146,7 @@ pub fn score_video(
             level: Level { top5, scores },
         })
         .collect();
-    Ok(VideoReport {
+    VideoReport {
         model: model.spec().name.to_string(),
         path: path.to_path_buf(),
         frames_decoded: video.frames_decoded,
@@ -98,5 +158,5 @@ pub fn score_video(
         video_top5_softmax_sum,
         clips,
         notes,
-    })
+    }
 }

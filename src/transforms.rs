@@ -201,6 +201,190 @@ fn round_half_even_half(d: i64) -> i64 {
     }
 }
 
+/// torchvision's `ImageClassification` (`_presets.py`) on one decoded image, as torchvision
+/// runs it on a PIL image (what its ImageNet accuracies are measured with): uint8 RGB
+/// `[1, H, W, 3]` → float32 `[1, 3, crop_h, crop_w]`, contiguous.
+///
+/// 1. `F.resize(img, resize_size, interpolation, antialias=True)` on a PIL image is PIL's
+///    `Image.resize`, an antialiased separable filter in fixed-point uint8 arithmetic:
+///    [`pil_resize`] reproduces it bit for bit (the tensor path, libtorch's
+///    `_upsample_*_aa` in float32 then rounded, differs by ±1 in some pixels).
+/// 2. `F.center_crop` (same offsets as the video path), 3. `pil_to_tensor` and
+///    `convert_image_dtype` (`x / 255`), 4. `F.normalize`.
+pub fn image_classification(frames: &Tensor, preset: &Preset) -> Result<Tensor> {
+    let size = frames.size();
+    if size.len() != 4 || size[0] != 1 || size[3] != 3 || frames.kind() != Kind::Uint8 {
+        return Err(Error::Invalid(format!(
+            "transforms: expected one uint8 image [1, H, W, 3], got {:?} {size:?}",
+            frames.kind()
+        )));
+    }
+    let (height, width) = (size[1], size[2]);
+    if height == 0 || width == 0 {
+        return Err(Error::Invalid(format!("transforms: empty image {size:?}")));
+    }
+    let (resized_h, resized_w) = preset.resized_size(height as u32, width as u32);
+    let (resized_h, resized_w) = (resized_h as i64, resized_w as i64);
+    let image = frames.f_select(0, 0)?.f_contiguous()?;
+    let image = if (resized_h, resized_w) == (height, width) {
+        image
+    } else {
+        let pixels = Vec::<u8>::try_from(&image.f_view([-1])?)?;
+        let resized = pil_resize(
+            &pixels,
+            (height as usize, width as usize),
+            (resized_h as usize, resized_w as usize),
+            preset.interpolation,
+        )?;
+        Tensor::f_from_slice(&resized)?.f_view([resized_h, resized_w, 3])?
+    };
+    let (crop_h, crop_w) = (preset.crop.0 as i64, preset.crop.1 as i64);
+    let xs = image.f_permute([2, 0, 1])?.f_unsqueeze(0)?;
+    let mut xs = center_crop(&xs, crop_h, crop_w)?.f_to_kind(Kind::Float)?;
+    FrameTransform::new(preset)?.normalize_(&mut xs)?;
+    Ok(xs.f_contiguous()?)
+}
+
+/// PIL's fixed-point precision for 8-bit resampling (`Resample.c`: `32 − 8 − 2`).
+const PIL_PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// PIL's (Pillow ≥ 4) `ImagingResample` for a packed RGB uint8 image `[H, W, 3]`:
+/// `Image.resize((w, h), BILINEAR | BICUBIC)` with the whole image as the box. A horizontal
+/// pass over the rows the vertical pass needs, then a vertical pass, each with per-output
+/// coefficients computed in double, normalized to sum 1, converted to fixed point with
+/// `PRECISION_BITS` fraction bits (rounded away from zero), accumulated in 32-bit integers
+/// from `1 << (PRECISION_BITS − 1)` and clipped to 0..=255.
+pub fn pil_resize(
+    pixels: &[u8],
+    (height, width): (usize, usize),
+    (out_h, out_w): (usize, usize),
+    interpolation: Interpolation,
+) -> Result<Vec<u8>> {
+    if pixels.len() != height * width * 3 || out_h == 0 || out_w == 0 || height == 0 || width == 0
+    {
+        return Err(Error::Invalid(format!(
+            "pil_resize: {} bytes for a {height}×{width} RGB image, output {out_h}×{out_w}",
+            pixels.len()
+        )));
+    }
+    let horizontal = PilCoeffs::new(width, out_w, interpolation);
+    let vertical = PilCoeffs::new(height, out_h, interpolation);
+    // Rows of the input the vertical pass reads.
+    let first_row = vertical.bounds[0].0;
+    let last_row = vertical.bounds[out_h - 1].0 + vertical.bounds[out_h - 1].1;
+    let (rows, row_offset, src) = if out_w != width {
+        let rows = last_row - first_row;
+        let mut tmp = vec![0u8; rows * out_w * 3];
+        for y in 0..rows {
+            let line = &pixels[(y + first_row) * width * 3..(y + first_row + 1) * width * 3];
+            for (x, &(xmin, n)) in horizontal.bounds.iter().enumerate() {
+                let k = &horizontal.kk[x * horizontal.ksize..x * horizontal.ksize + n];
+                for c in 0..3 {
+                    let mut ss: i32 = 1 << (PIL_PRECISION_BITS - 1);
+                    for (i, &w) in k.iter().enumerate() {
+                        ss = ss.wrapping_add(line[(xmin + i) * 3 + c] as i32 * w);
+                    }
+                    tmp[(y * out_w + x) * 3 + c] = pil_clip8(ss);
+                }
+            }
+        }
+        (rows, first_row, tmp)
+    } else {
+        (height, 0, pixels.to_vec())
+    };
+    if out_h == height {
+        return Ok(src);
+    }
+    let _ = rows;
+    let mut out = vec![0u8; out_h * out_w * 3];
+    for (y, &(ymin, n)) in vertical.bounds.iter().enumerate() {
+        let ymin = ymin - row_offset;
+        let k = &vertical.kk[y * vertical.ksize..y * vertical.ksize + n];
+        for x in 0..out_w {
+            for c in 0..3 {
+                let mut ss: i32 = 1 << (PIL_PRECISION_BITS - 1);
+                for (i, &w) in k.iter().enumerate() {
+                    ss = ss.wrapping_add(src[((ymin + i) * out_w + x) * 3 + c] as i32 * w);
+                }
+                out[(y * out_w + x) * 3 + c] = pil_clip8(ss);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn pil_clip8(ss: i32) -> u8 {
+    let v = ss >> PIL_PRECISION_BITS;
+    v.clamp(0, 255) as u8
+}
+
+/// `precompute_coeffs` + `normalize_coeffs_8bpc` of PIL's `Resample.c` for one axis.
+struct PilCoeffs {
+    ksize: usize,
+    /// Per output pixel: first input pixel and number of taps.
+    bounds: Vec<(usize, usize)>,
+    /// Fixed-point taps, `ksize` per output pixel.
+    kk: Vec<i32>,
+}
+
+impl PilCoeffs {
+    fn new(in_size: usize, out_size: usize, interpolation: Interpolation) -> Self {
+        let (support, filter): (f64, fn(f64) -> f64) = match interpolation {
+            Interpolation::Bilinear => (1.0, |x: f64| {
+                let x = x.abs();
+                if x < 1.0 {
+                    1.0 - x
+                } else {
+                    0.0
+                }
+            }),
+            Interpolation::Bicubic => (2.0, |x: f64| {
+                // PIL's bicubic, a = −0.5.
+                const A: f64 = -0.5;
+                let x = x.abs();
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }),
+        };
+        let scale = in_size as f64 / out_size as f64;
+        let filterscale = scale.max(1.0);
+        let support = support * filterscale;
+        let ksize = support.ceil() as usize * 2 + 1;
+        let mut bounds = Vec::with_capacity(out_size);
+        let mut kk = vec![0i32; out_size * ksize];
+        let mut weights = vec![0f64; ksize];
+        for xx in 0..out_size {
+            let center = (xx as f64 + 0.5) * scale;
+            let ss = 1.0 / filterscale;
+            // C's (int) truncates toward zero; the values here are > −1 before clamping.
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+            let n = xmax.saturating_sub(xmin).min(ksize);
+            let mut total = 0.0;
+            for (x, w) in weights.iter_mut().enumerate().take(n) {
+                *w = filter((x as f64 + xmin as f64 - center + 0.5) * ss);
+                total += *w;
+            }
+            for (x, &w) in weights.iter().enumerate().take(n) {
+                let w = if total != 0.0 { w / total } else { w };
+                let fixed = w * (1u32 << PIL_PRECISION_BITS) as f64;
+                kk[xx * ksize + x] = if w < 0.0 {
+                    (-0.5 + fixed) as i32
+                } else {
+                    (0.5 + fixed) as i32
+                };
+            }
+            bounds.push((xmin, n));
+        }
+        PilCoeffs { ksize, bounds, kk }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,14 +11,18 @@ use gradtrust_video::scores::engine::score_batch;
 use gradtrust_video::scores::{GradTrustMethod, ScoreName, ScoreOptions, ScoreSet};
 use tch::{Device, Tensor};
 
+/// (model, batch, frames, size) of the fixture each family's suite parity runs on.
+type Fixture = (&'static str, u32, u32, u32);
+
 fn model_fixture(name: &str) -> PathBuf {
     common::model_fixture(name, 2, 8, 112)
 }
 
 /// The reference's backward-based scores for a fixture, cached beside it.
-fn suite_reference(name: &str, temperature: f64, epsilon: f64) -> serde_json::Value {
-    let fixture = model_fixture(name);
-    let key = format!("suite-{name}-T{temperature}-eps{epsilon}");
+fn suite_reference(fx: Fixture, temperature: f64, epsilon: f64) -> serde_json::Value {
+    let (name, batch, frames, size) = fx;
+    let fixture = common::model_fixture(name, batch, frames, size);
+    let key = format!("suite-{name}-b{batch}-t{frames}-s{size}-T{temperature}-eps{epsilon}");
     let dir = cached_fixture(&key, |dir| {
         run_python(
             "suite_reference.py",
@@ -39,29 +43,34 @@ fn suite_reference(name: &str, temperature: f64, epsilon: f64) -> serde_json::Va
     read_json(&dir.join("scores.json"))
 }
 
-fn loaded(name: &str) -> Model {
+fn loaded_from(dir: &std::path::Path, name: &str) -> Model {
     let mut model = Model::new(name, Device::Cpu).unwrap();
+    model.load_weights(&dir.join("state_zip.pth")).unwrap();
     model
-        .load_weights(&model_fixture(name).join("state_zip.pth"))
-        .unwrap();
-    model
+}
+
+fn loaded(name: &str) -> Model {
+    loaded_from(&model_fixture(name), name)
 }
 
 fn rel(got: f64, want: f64) -> f64 {
     (got - want).abs() / want.abs().max(1e-12)
 }
 
-fn check_suite(name: &str, temperature: f64, epsilon: f64) {
-    let reference = suite_reference(name, temperature, epsilon);
-    let model = loaded(name);
-    let input = read_npy(&model_fixture(name).join("input.npy"));
+fn check_suite(fx: Fixture, temperature: f64, epsilon: f64) {
+    let (name, batch, frames, size) = fx;
+    let reference = suite_reference(fx, temperature, epsilon);
+    let dir = common::model_fixture(name, batch, frames, size);
+    let model = loaded_from(&dir, name);
+    let input = read_npy(&dir.join("input.npy"));
     let opts = ScoreOptions {
         odin_temperature: temperature,
         odin_epsilon: epsilon,
         ..ScoreOptions::default()
     };
     let n = 400.0;
-    let scored = score_batch(&model, &input, &[0..2], &ScoreSet::all(), &opts).unwrap();
+    let rows = batch as usize;
+    let scored = score_batch(&model, &input, &[0..rows], &ScoreSet::all(), &opts).unwrap();
     let rows: Vec<(
         &str,
         &gradtrust_video::scores::SampleScores,
@@ -97,25 +106,43 @@ fn check_suite(name: &str, temperature: f64, epsilon: f64) {
             got.get(ScoreName::PurviewInitial).unwrap(),
             got.get(ScoreName::PurviewFinal).unwrap()
         );
-        if what == "clip" {
-            // No dropout in the video ResNets: MC-Dropout is the deterministic value.
+        if what == "clip" && model.head_dropout().is_none() {
+            // No dropout in the head: MC-Dropout is the deterministic value.
             let g = got.get(ScoreName::McDropout).unwrap();
             let w = want["mc_dropout_no_dropout"].as_f64().unwrap();
             assert!(rel(g, w) <= 1e-4, "{name} mc_dropout {g} vs {w}");
-            assert_eq!(want["mc_dropout"], want["mc_dropout_no_dropout"]);
+            // The reference's K passes agree with its single pass (up to float32 averaging).
+            let k = want["mc_dropout"].as_f64().unwrap();
+            assert!(rel(k, w) <= 1e-6, "{name} reference passes differ: {k} vs {w}");
         }
     }
 }
 
 #[test]
 fn r3d_18_suite_matches_reference() {
-    check_suite("r3d_18", 100.0, 0.0014);
+    check_suite(("r3d_18", 2, 8, 112), 100.0, 0.0014);
+}
+
+#[test]
+fn s3d_suite_matches_reference() {
+    // The 1×1×1-conv classifier and its dropout head.
+    check_suite(("s3d", 2, 13, 209), 100.0, 0.0014);
+}
+
+#[test]
+fn swin3d_t_suite_matches_reference() {
+    check_suite(("swin3d_t", 2, 19, 90), 100.0, 0.0014);
+}
+
+#[test]
+fn mvit_v2_s_suite_matches_reference() {
+    check_suite(("mvit_v2_s", 1, 16, 224), 100.0, 0.0014);
 }
 
 #[test]
 fn r3d_18_odin_sharp_temperature() {
     // T = 1 and a large step make ODIN far from uniform, so a wrong sign or step shows.
-    check_suite("r3d_18", 1.0, 0.05);
+    check_suite(("r3d_18", 2, 8, 112), 1.0, 0.05);
 }
 
 fn assert_same_scores(
@@ -204,4 +231,82 @@ fn requested_set_is_what_comes_out() {
     assert!("".parse::<ScoreSet>().is_err());
     let fast = ScoreSet::fast();
     assert!(fast.contains(ScoreName::McDropout) && !fast.contains(ScoreName::Odin));
+}
+
+/// Every score runs on every video model of the registry not covered above (finite values,
+/// GradTrust present).
+#[test]
+fn every_score_runs_on_the_other_models() {
+    for (name, batch, frames, size) in [
+        ("mc3_18", 2, 8, 112),
+        ("r2plus1d_18", 2, 8, 112),
+        ("swin3d_s", 2, 5, 100),
+        ("swin3d_b", 1, 5, 100),
+        ("mvit_v1_b", 1, 16, 224),
+    ] {
+        let dir = common::model_fixture(name, batch, frames, size);
+        let model = loaded_from(&dir, name);
+        let input = read_npy(&dir.join("input.npy"));
+        let scored = score_batch(
+            &model,
+            &input,
+            &[0..batch as usize],
+            &ScoreSet::all(),
+            &ScoreOptions::default(),
+        )
+        .unwrap();
+        for s in scored.clips.iter().chain(scored.videos.iter().map(|(_, s)| s)) {
+            assert_eq!(s.values.len(), 12, "{name}");
+            for (score, v) in &s.values {
+                assert!(v.is_some_and(f64::is_finite), "{name} {score}: {v:?} {:?}", s.notes);
+            }
+        }
+    }
+}
+
+/// MC-Dropout on a real dropout head (MViT v2: Dropout(0.5) → Linear): the passes must
+/// apply dropout, at the head's input, with inverted scaling. Over many passes the mean
+/// logit converges to the dropout-free logit and the variance to the analytic
+/// `p/(1−p) Σ_d W_cd² h_d²`; the same seed gives the same score.
+#[test]
+fn mc_dropout_applies_the_head_dropout_correctly() {
+    let dir = common::model_fixture("mvit_v2_s", 1, 16, 224);
+    let model = loaded_from(&dir, "mvit_v2_s");
+    let p = model.head_dropout().expect("mvit has a dropout head");
+    assert_eq!(p, 0.5);
+    let h = read_npy(&dir.join("features.npy"));
+    let logits = read_npy(&dir.join("logits.npy"));
+    let passes = 4000;
+    tch::manual_seed(7);
+    let draws = tch::no_grad(|| {
+        Tensor::cat(
+            &(0..passes)
+                .map(|_| model.head(&h, true).unwrap())
+                .collect::<Vec<_>>(),
+            0,
+        )
+    });
+    let w = model.classifier().weight;
+    let analytic_var = (w.square() * h.square()).sum_dim_intlist(1, false, tch::Kind::Float)
+        * (p / (1.0 - p));
+    let mean = draws.mean_dim(0, false, tch::Kind::Float);
+    let var = draws.var_dim(0, true, false);
+    // Mean: within 5 standard errors everywhere.
+    let se = (&analytic_var / passes as f64).sqrt();
+    let z = ((&mean - logits.squeeze_dim(0)).abs() / &se).max().double_value(&[]);
+    assert!(z < 5.0, "mean logit off by {z} standard errors");
+    // Variance: the ratio to the analytic value averages 1 within 3% over the 400 classes.
+    let ratio = (var / &analytic_var).mean(tch::Kind::Double).double_value(&[]);
+    assert!((ratio - 1.0).abs() < 0.03, "variance ratio {ratio}");
+
+    let score = |seed| {
+        gradtrust_video::scores::mc_dropout::mc_dropout(&model, &h, &logits, 10, seed).unwrap()[0]
+    };
+    let (a, b, c) = (score(3), score(3), score(4));
+    assert_eq!(a, b, "same seed, same value");
+    assert_ne!(a, c, "another seed, other masks");
+    let deterministic =
+        gradtrust_video::scores::mc_dropout::score_of_mean_probs(&logits.softmax(1, tch::Kind::Float))
+            .unwrap()[0];
+    assert_ne!(a, deterministic, "dropout must change the passes");
 }

@@ -5,11 +5,20 @@
 //! works on every model without knowing its architecture. [`Model`] wraps a network with its
 //! parameters (a `VarStore` whose names are torchvision's `state_dict` keys), its preset and
 //! its registry entry.
+pub mod alexnet;
+pub mod convnext;
+pub mod efficientnet;
 pub mod layers;
+pub mod maxvit;
+pub mod mobilenet_v3;
 pub mod mvit;
+pub mod resnet;
 pub mod s3d;
+pub mod swin;
 pub mod swin3d;
+pub mod vgg;
 pub mod video_resnet;
+pub mod vit;
 
 use std::path::Path;
 
@@ -17,7 +26,7 @@ use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
 use crate::labels::LabelSet;
-use crate::preset::Preset;
+use crate::preset::{Interpolation, Preset};
 use crate::{Error, Result};
 
 /// What one forward gives: logits `[B, N]`, penultimate features `h` `[B, D]` (the
@@ -328,6 +337,262 @@ pub static MODELS: &[ModelSpec] = &[
                 &swin3d::Config::swin3d_b(),
             ))
         },
+    },
+    ModelSpec {
+        name: "alexnet",
+        weight_file: "alexnet-owt-7be5be79.pth",
+        num_params: 61_100_840,
+        gflops: 0.714,
+        acc1: 56.522,
+        acc5: 79.066,
+        classifier_key: "classifier.6.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 4096],
+        input_note: None,
+        min_input: [1, 63, 63],
+        build: |p| Box::new(alexnet::AlexNet::new(p, 1000)),
+    },
+    ModelSpec {
+        name: "vgg11_bn",
+        weight_file: "vgg11_bn-6002323d.pth",
+        num_params: 132_868_840,
+        gflops: 7.609,
+        acc1: 70.370,
+        acc5: 89.810,
+        classifier_key: "classifier.6.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 4096],
+        input_note: None,
+        min_input: [1, 32, 32],
+        build: |p| Box::new(vgg::Vgg::new(p, &vgg::Config::vgg11_bn())),
+    },
+    ModelSpec {
+        name: "resnet18",
+        weight_file: "resnet18-f37072fd.pth",
+        num_params: 11_689_512,
+        gflops: 1.814,
+        acc1: 69.758,
+        acc5: 89.078,
+        classifier_key: "fc.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 512],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p| Box::new(resnet::ResNet::new(p, &resnet::Config::resnet18())),
+    },
+    ModelSpec {
+        name: "resnet50",
+        weight_file: "resnet50-11ad3fa6.pth",
+        num_params: 25_557_032,
+        gflops: 4.089,
+        acc1: 80.858,
+        acc5: 95.434,
+        classifier_key: "fc.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 2048],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p| Box::new(resnet::ResNet::new(p, &resnet::Config::resnet50())),
+    },
+    ModelSpec {
+        name: "wide_resnet50_2",
+        weight_file: "wide_resnet50_2-9ba9bcbe.pth",
+        num_params: 68_883_240,
+        gflops: 11.398,
+        acc1: 81.602,
+        acc5: 95.758,
+        classifier_key: "fc.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 2048],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p| Box::new(resnet::ResNet::new(p, &resnet::Config::wide_resnet50_2())),
+    },
+    ModelSpec {
+        name: "resnext50_32x4d",
+        weight_file: "resnext50_32x4d-1a0047aa.pth",
+        num_params: 25_028_904,
+        gflops: 4.230,
+        acc1: 81.198,
+        acc5: 95.340,
+        classifier_key: "fc.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 2048],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p| Box::new(resnet::ResNet::new(p, &resnet::Config::resnext50_32x4d())),
+    },
+    ModelSpec {
+        name: "resnext101_64x4d",
+        weight_file: "resnext101_64x4d-173b62eb.pth",
+        num_params: 83_455_272,
+        gflops: 15.460,
+        acc1: 83.246,
+        acc5: 96.454,
+        classifier_key: "fc.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 2048],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p| Box::new(resnet::ResNet::new(p, &resnet::Config::resnext101_64x4d())),
+    },
+    ModelSpec {
+        name: "mobilenet_v3_small",
+        weight_file: "mobilenet_v3_small-047dcff4.pth",
+        num_params: 2_542_856,
+        gflops: 0.057,
+        acc1: 67.668,
+        acc5: 87.402,
+        classifier_key: "classifier.3.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 1024],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p| {
+            Box::new(mobilenet_v3::MobileNetV3::new(
+                p,
+                &mobilenet_v3::Config::mobilenet_v3_small(),
+            ))
+        },
+    },
+    ModelSpec {
+        name: "efficientnet_v2_s",
+        weight_file: "efficientnet_v2_s-dd5fe13b.pth",
+        num_params: 21_458_488,
+        gflops: 8.366,
+        acc1: 84.228,
+        acc5: 96.878,
+        classifier_key: "classifier.1.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(384, 384, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 1280],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p| {
+            Box::new(efficientnet::EfficientNet::new(
+                p,
+                &efficientnet::Config::efficientnet_v2_s(),
+            ))
+        },
+    },
+    ModelSpec {
+        name: "convnext_tiny",
+        weight_file: "convnext_tiny-983f1562.pth",
+        num_params: 28_589_128,
+        gflops: 4.456,
+        acc1: 82.520,
+        acc5: 96.146,
+        classifier_key: "classifier.2.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(236, 224, crate::preset::Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 768],
+        input_note: None,
+        // The unpadded 4×4 stem and three 2×2 downsamplings must leave a 1×1 map.
+        min_input: [1, 32, 32],
+        build: |p| {
+            Box::new(convnext::ConvNeXt::new(
+                p,
+                &convnext::Config::convnext_tiny(),
+            ))
+        },
+    },
+    ModelSpec {
+        name: "swin_v2_t",
+        weight_file: "swin_v2_t-b137f0e2.pth",
+        num_params: 28_351_570,
+        gflops: 5.94,
+        acc1: 82.072,
+        acc5: 96.132,
+        classifier_key: "head.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(260, 256, crate::preset::Interpolation::Bicubic),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 768],
+        input_note: Some("any size ≥ 4×4; pads to the window"),
+        min_input: [1, 4, 4],
+        build: |p| Box::new(swin::SwinTransformer::new(p, &swin::Config::swin_v2_t())),
+    },
+    ModelSpec {
+        name: "swin_b",
+        weight_file: "swin_b-68c6b09e.pth",
+        num_params: 87_768_224,
+        gflops: 15.431,
+        acc1: 83.582,
+        acc5: 96.640,
+        classifier_key: "head.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(238, 224, crate::preset::Interpolation::Bicubic),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 1024],
+        input_note: Some("any size ≥ 4×4; pads to the window"),
+        min_input: [1, 4, 4],
+        build: |p| Box::new(swin::SwinTransformer::new(p, &swin::Config::swin_b())),
+    },
+    ModelSpec {
+        name: "vit_b_16",
+        weight_file: "vit_b_16-c867db91.pth",
+        num_params: 86_567_656,
+        gflops: 17.564,
+        acc1: 81.072,
+        acc5: 95.318,
+        classifier_key: "heads.head.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(256, 224, crate::preset::Interpolation::Bilinear),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 768],
+        // The position embedding is learned for exactly a 14×14 patch grid.
+        input_note: Some("exactly 224×224"),
+        min_input: [1, 224, 224],
+        build: |p| Box::new(vit::VisionTransformer::new(p, &vit::Config::vit_b_16())),
+    },
+    ModelSpec {
+        name: "maxvit_t",
+        weight_file: "maxvit_t-bc5ab103.pth",
+        num_params: 30_919_624,
+        gflops: 5.558,
+        acc1: 83.700,
+        acc5: 96.722,
+        classifier_key: "classifier.5.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(224, 224, crate::preset::Interpolation::Bicubic),
+        alt_weight_files: &[],
+        classifier_shape: &[1000, 512],
+        // Block and grid partitions are built for a 224×224 input.
+        input_note: Some("exactly 224×224"),
+        min_input: [1, 224, 224],
+        build: |p| Box::new(maxvit::MaxVit::new(p, &maxvit::Config::maxvit_t())),
     },
 ];
 

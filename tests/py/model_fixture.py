@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Parity fixture for one torchvision video model: seeded non-trivial weights, saved as
-torchvision publishes them, an input, the reference forward and the reference scores.
+"""Parity fixture for one torchvision video model, or one of the CNN ImageNet models run as
+a single-frame clip: seeded non-trivial weights, saved as torchvision publishes them, an
+input, the reference forward and the reference scores.
 
 Usage:
   model_fixture.py --model NAME --out DIR [--seed 0] [--batch 2] [--frames 8] [--size 112]
-NAME: r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b, mvit_v2_s, swin3d_t, swin3d_s, swin3d_b.
+NAME: r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b, mvit_v2_s, swin3d_t, swin3d_s, swin3d_b;
+or an image model (IMAGE_MODELS: alexnet, vgg11_bn, resnet18, resnet50, wide_resnet50_2,
+resnext50_32x4d, resnext101_64x4d, mobilenet_v3_small, efficientnet_v2_s), which needs
+--frames 1: torchvision.models.NAME with N = 1000 classes, run on x[:, :, 0] (4-D), and only
+state_zip.pth is written of the weight files (they are large; the other formats are the
+video tests' concern).
 Input sizes come from the flags (S3D needs frames >= 13 and size >= 209; MViT exactly 16 x 224).
 
 Weights (all draws from the global generator seeded by --seed, in this order): the builder's
@@ -64,7 +70,19 @@ MODELS = (
     "swin3d_s",
     "swin3d_b",
 )
+IMAGE_MODELS = (
+    "alexnet",
+    "vgg11_bn",
+    "resnet18",
+    "resnet50",
+    "wide_resnet50_2",
+    "resnext50_32x4d",
+    "resnext101_64x4d",
+    "mobilenet_v3_small",
+    "efficientnet_v2_s",
+)
 NUM_CLASSES = 400
+NUM_IMAGE_CLASSES = 1000
 
 
 def find_classifier(model, n):
@@ -126,7 +144,7 @@ def save_states(sd, out):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, choices=MODELS)
+    ap.add_argument("--model", required=True, choices=MODELS + IMAGE_MODELS)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=2)
@@ -139,16 +157,28 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     torch.manual_seed(a.seed)
 
-    model = getattr(torchvision.models.video, a.model)(weights=None)
-    cls_param, cls_name, cls_mod = find_classifier(model, NUM_CLASSES)
+    image = a.model in IMAGE_MODELS
+    if image:
+        if a.frames != 1:
+            ap.error("image models take --frames 1 (single-frame clips)")
+        model = getattr(torchvision.models, a.model)(weights=None)
+    else:
+        model = getattr(torchvision.models.video, a.model)(weights=None)
+    cls_param, cls_name, cls_mod = find_classifier(model, NUM_IMAGE_CLASSES if image else NUM_CLASSES)
     randomize(model, cls_mod)
     model.eval()
 
     sd = model.state_dict()
-    save_states(sd, a.out)
+    if image:
+        torch.save(sd, os.path.join(a.out, "state_zip.pth"))
+    else:
+        save_states(sd, a.out)
 
     x = torch.randn(a.batch, 3, a.frames, a.size, a.size)
     np.save(os.path.join(a.out, "input.npy"), x.numpy().astype(np.float32, copy=False))
+    clip_shape = list(x.shape)
+    if image:
+        x = x[:, :, 0]  # [B, 3, H, W]: what the Rust side gets as [B, 3, 1, H, W]
 
     captured = {}
 
@@ -202,7 +232,7 @@ def main(argv=None):
     meta = {
         "model": a.model,
         "seed": a.seed,
-        "input_shape": list(x.shape),
+        "input_shape": clip_shape,
         "param_names": [n for n, _ in params],
         "param_shapes": [list(p.shape) for _, p in params],
         "num_params": sum(p.numel() for _, p in params),

@@ -1,0 +1,411 @@
+//! The batch run's wiring (no stage logic of its own):
+//!
+//! ```text
+//! list entries ─▶ decode workers (N threads, clips::load_clips)
+//!                    │  bounded channel of decoded videos (backpressure: at most
+//!                    ▼  `queue` videos wait, so memory does not grow with the list)
+//!                 one model stage per device: greedily batches clips across videos up to
+//!                 `batch_size`, scoring::score_videos
+//!                    │  results (rows only, small)
+//!                    ▼
+//!                 writer (the calling thread): puts videos back in list order, appends each
+//!                 video's rows once complete and flushes (rows::RowWriter), reports progress
+//! ```
+//!
+//! A problem with one video (missing file, unknown label, undecodable, a failed forward) is
+//! that video's error row and the run goes on; only what stops every video (weights that do
+//! not load, an output file that cannot be written) ends the run with an error.
+//! `decode_workers == 0` decodes and scores one video after another on the model stage's
+//! thread: the no-overlap baseline the pipeline is measured against.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use tch::Device;
+
+use crate::clips::{self, VideoClips};
+use crate::lists::Entry;
+use crate::models::{self, Model};
+use crate::preset::Preset;
+use crate::rows::{self, Row, RowWriter, VideoInfo};
+use crate::scores::{ScoreOptions, ScoreSet};
+use crate::scoring;
+use crate::{Error, Result};
+
+/// How a batch run runs (validated by the CLI).
+#[derive(Clone, Debug)]
+pub struct BatchOptions {
+    pub model: String,
+    /// A resolved weight file.
+    pub weights: PathBuf,
+    /// One model stage per device.
+    pub devices: Vec<Device>,
+    pub scores: ScoreSet,
+    pub score_options: ScoreOptions,
+    /// Most clips per forward (a video longer than this is scored alone).
+    pub batch_size: usize,
+    /// Decoding threads; 0 = decode and score one video after another, no overlap.
+    pub decode_workers: usize,
+    /// Overrides the model preset's clips per video.
+    pub clips_per_video: Option<usize>,
+}
+
+/// Counts of a run so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Videos this run is to process (after --resume skipped the complete ones).
+    pub videos_total: usize,
+    /// Videos written so far.
+    pub videos_done: usize,
+    pub videos_ok: usize,
+    pub videos_failed: usize,
+    pub clips: usize,
+    /// Labelled clip rows and how many were top-1 / top-5 correct.
+    pub clips_labelled: usize,
+    pub clips_correct: usize,
+    pub clips_correct_top5: usize,
+    /// Labelled ok videos: correct by the clip-averaged model and by torchvision's fusion.
+    pub videos_labelled: usize,
+    pub videos_correct: usize,
+    pub videos_correct_top5: usize,
+    pub videos_correct_softmax_sum: usize,
+    pub elapsed: Duration,
+    /// The first few error statuses.
+    pub error_examples: Vec<String>,
+}
+
+impl Stats {
+    fn add(&mut self, rows: &[Row]) {
+        self.videos_done += 1;
+        let Some(video) = rows.last() else { return };
+        if !video.is_ok() {
+            self.videos_failed += 1;
+            if self.error_examples.len() < 5 {
+                self.error_examples
+                    .push(format!("{}: {}", video.video.id, video.status));
+            }
+            return;
+        }
+        self.videos_ok += 1;
+        let label = video.video.label_index;
+        let top1 = |r: &Row| r.pred.as_ref().and_then(|p| p.top5.first().copied());
+        let top5 = |r: &Row, l| r.pred.as_ref().is_some_and(|p| p.top5.contains(&l));
+        for clip in &rows[..rows.len() - 1] {
+            self.clips += 1;
+            if let Some(l) = label {
+                self.clips_labelled += 1;
+                self.clips_correct += usize::from(top1(clip) == Some(l));
+                self.clips_correct_top5 += usize::from(top5(clip, l));
+            }
+        }
+        if let Some(l) = label {
+            self.videos_labelled += 1;
+            self.videos_correct += usize::from(top1(video) == Some(l));
+            self.videos_correct_top5 += usize::from(top5(video, l));
+            self.videos_correct_softmax_sum += usize::from(
+                video
+                    .pred_softmax_sum
+                    .as_ref()
+                    .and_then(|p| p.top5.first().copied())
+                    == Some(l),
+            );
+        }
+    }
+}
+
+/// A listed video on its way through the stages.
+struct Job {
+    seq: usize,
+    entry: Entry,
+}
+
+struct Decoded {
+    seq: usize,
+    info: VideoInfo,
+    path: PathBuf,
+    clips: VideoClips,
+    decode_secs: f64,
+}
+
+enum Msg {
+    Video { seq: usize, rows: Vec<Row> },
+    Fatal(Error),
+}
+
+fn info_of(entry: &Entry, model: &str) -> VideoInfo {
+    VideoInfo {
+        id: entry.id.clone(),
+        path: entry
+            .path
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        model: model.to_string(),
+        label_index: entry.label_index,
+        label: entry.label.clone(),
+    }
+}
+
+/// Runs `entries` (already sharded, limited and without the resumed ones) and appends their
+/// rows to `writer` in list order; `progress` is called after each written video.
+pub fn run(
+    entries: Vec<Entry>,
+    writer: &mut RowWriter,
+    opts: &BatchOptions,
+    progress: &mut dyn FnMut(&Stats),
+) -> Result<Stats> {
+    let spec = models::spec(&opts.model)?;
+    let mut preset = (spec.preset)();
+    if let Some(n) = opts.clips_per_video {
+        preset.clips_per_video = n;
+    }
+    let start = Instant::now();
+    let mut stats = Stats {
+        videos_total: entries.len(),
+        ..Stats::default()
+    };
+    if entries.is_empty() {
+        return Ok(stats);
+    }
+    let (job_tx, job_rx) = unbounded::<Job>();
+    for (seq, entry) in entries.into_iter().enumerate() {
+        // The receiver is alive: cannot fail.
+        let _ = job_tx.send(Job { seq, entry });
+    }
+    drop(job_tx);
+    // Enough decoded videos to fill a batch on every device, plus one in hand per worker.
+    let per_video = preset.clips_per_video.max(1);
+    let queue = (opts.batch_size.div_ceil(per_video) * opts.devices.len())
+        .max(2)
+        .max(opts.decode_workers);
+    let (decoded_tx, decoded_rx) = bounded::<Decoded>(queue);
+    let (msg_tx, msg_rx) = unbounded::<Msg>();
+    let stop = AtomicBool::new(false);
+    let scores = opts.scores.names().to_vec();
+
+    std::thread::scope(|s| -> Result<Stats> {
+        for _ in 0..opts.decode_workers {
+            let (job_rx, decoded_tx, msg_tx) = (job_rx.clone(), decoded_tx.clone(), msg_tx.clone());
+            let (preset, stop, scores) = (&preset, &stop, &scores);
+            s.spawn(move || {
+                while let Ok(job) = job_rx.recv() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let sent = match decode(job, preset, &opts.model, scores) {
+                        Ok(d) => decoded_tx.send(d).is_ok(),
+                        Err(msg) => msg_tx.send(msg).is_ok(),
+                    };
+                    if !sent {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(decoded_tx);
+        for &device in &opts.devices {
+            let (msg_tx, stop, scores, preset) = (msg_tx.clone(), &stop, &scores, &preset);
+            let source = if opts.decode_workers == 0 {
+                Source::Jobs(job_rx.clone())
+            } else {
+                Source::Decoded(decoded_rx.clone())
+            };
+            s.spawn(move || {
+                let model = match load_model(opts, device) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = msg_tx.send(Msg::Fatal(e));
+                        return;
+                    }
+                };
+                model_stage(&model, source, opts, preset, scores, &msg_tx, stop);
+            });
+        }
+        drop((msg_tx, decoded_rx, job_rx));
+
+        // Writer: list order, each video once complete.
+        let mut pending: BTreeMap<usize, Vec<Row>> = BTreeMap::new();
+        let mut next = 0;
+        let result = (|| -> Result<()> {
+            for msg in msg_rx.iter() {
+                match msg {
+                    Msg::Fatal(e) => return Err(e),
+                    Msg::Video { seq, rows } => {
+                        pending.insert(seq, rows);
+                    }
+                }
+                while let Some(rows) = pending.remove(&next) {
+                    writer.write_video(&rows)?;
+                    stats.add(&rows);
+                    stats.elapsed = start.elapsed();
+                    next += 1;
+                    progress(&stats);
+                }
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        drop(msg_rx);
+        result?;
+        if stats.videos_done != stats.videos_total {
+            return Err(Error::Invalid(format!(
+                "batch: only {} of {} videos came back from the pipeline",
+                stats.videos_done, stats.videos_total
+            )));
+        }
+        stats.elapsed = start.elapsed();
+        Ok(stats)
+    })
+}
+
+fn load_model(opts: &BatchOptions, device: Device) -> Result<Model> {
+    let mut model = Model::new(&opts.model, device)?;
+    model.load_weights(&opts.weights)?;
+    Ok(model)
+}
+
+/// Where a model stage takes its videos from.
+enum Source {
+    /// Decoded by the workers.
+    Decoded(Receiver<Decoded>),
+    /// Listed entries, decoded here one at a time (no overlap).
+    Jobs(Receiver<Job>),
+}
+
+/// Decodes one listed video, or says why it cannot be run.
+fn decode(
+    job: Job,
+    preset: &Preset,
+    model: &str,
+    scores: &[crate::scores::ScoreName],
+) -> std::result::Result<Decoded, Msg> {
+    let info = info_of(&job.entry, model);
+    let fail = |status: &str, secs: f64| Msg::Video {
+        seq: job.seq,
+        rows: vec![rows::error_row(&info, scores, status, secs)],
+    };
+    if let Some(e) = &job.entry.error {
+        return Err(fail(e, 0.0));
+    }
+    let Some(path) = job.entry.path.clone() else {
+        return Err(fail("no file", 0.0));
+    };
+    let t = Instant::now();
+    match clips::load_clips(&path, preset) {
+        Ok(clips) => Ok(Decoded {
+            seq: job.seq,
+            info,
+            path,
+            clips,
+            decode_secs: t.elapsed().as_secs_f64(),
+        }),
+        Err(e) => Err(fail(&e.to_string(), t.elapsed().as_secs_f64())),
+    }
+}
+
+fn model_stage(
+    model: &Model,
+    source: Source,
+    opts: &BatchOptions,
+    preset: &Preset,
+    scores: &[crate::scores::ScoreName],
+    msg_tx: &Sender<Msg>,
+    stop: &AtomicBool,
+) {
+    let mut carry: Option<Decoded> = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut batch: Vec<Decoded> = Vec::new();
+        match &source {
+            Source::Jobs(jobs) => {
+                let Ok(job) = jobs.recv() else { return };
+                match decode(job, preset, &opts.model, scores) {
+                    Ok(d) => batch.push(d),
+                    Err(msg) => {
+                        if msg_tx.send(msg).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            Source::Decoded(rx) => {
+                let first = match carry.take() {
+                    Some(d) => d,
+                    None => match rx.recv() {
+                        Ok(d) => d,
+                        Err(_) => return,
+                    },
+                };
+                let mut clips = first.clips.clips.len();
+                batch.push(first);
+                // Whatever is already decoded, up to the batch size; no waiting.
+                while clips < opts.batch_size {
+                    let Ok(d) = rx.try_recv() else { break };
+                    if clips + d.clips.clips.len() > opts.batch_size {
+                        carry = Some(d);
+                        break;
+                    }
+                    clips += d.clips.clips.len();
+                    batch.push(d);
+                }
+            }
+        }
+        for msg in score(model, batch, opts, scores) {
+            if msg_tx.send(msg).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Scores a batch of videos together; if that fails, each alone, so one bad video only
+/// fails itself.
+fn score(
+    model: &Model,
+    batch: Vec<Decoded>,
+    opts: &BatchOptions,
+    scores: &[crate::scores::ScoreName],
+) -> Vec<Msg> {
+    let t = Instant::now();
+    let inputs: Vec<(&Path, &VideoClips)> =
+        batch.iter().map(|d| (d.path.as_path(), &d.clips)).collect();
+    let together = scoring::score_videos(model, &inputs, &opts.scores, &opts.score_options);
+    let secs = t.elapsed().as_secs_f64();
+    let total_clips: usize = batch.iter().map(|d| d.clips.clips.len()).sum();
+    match together {
+        Ok(reports) => batch
+            .iter()
+            .zip(reports)
+            .map(|(d, report)| {
+                let share = secs * d.clips.clips.len() as f64 / total_clips.max(1) as f64;
+                Msg::Video {
+                    seq: d.seq,
+                    rows: rows::video_rows(&d.info, &report, scores, d.decode_secs + share),
+                }
+            })
+            .collect(),
+        Err(e) if batch.len() == 1 => {
+            let d = &batch[0];
+            vec![Msg::Video {
+                seq: d.seq,
+                rows: vec![rows::error_row(
+                    &d.info,
+                    scores,
+                    &format!("{}: scoring failed: {e}", d.path.display()),
+                    d.decode_secs + secs,
+                )],
+            }]
+        }
+        Err(_) => batch
+            .into_iter()
+            .flat_map(|d| score(model, vec![d], opts, scores))
+            .collect(),
+    }
+}
