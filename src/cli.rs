@@ -466,8 +466,12 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
     if devices == [Device::Cpu] {
         tch::set_num_threads(cores.saturating_sub(decode_workers).max(1) as i32);
     }
-    let weights = source(&args.weights_source, args.weights.clone(), args.weights_file.clone())
-        .resolve(spec)?;
+    let weights = source(
+        &args.weights_source,
+        args.weights.clone(),
+        args.weights_file.clone(),
+    )
+    .resolve(spec)?;
     let (mut writer, done) =
         rows::RowWriter::open(&args.out, set.names(), spec.name, spec.labels, args.resume)?;
     let skipped = entries.iter().filter(|e| done.contains(&e.id)).count();

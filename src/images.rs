@@ -13,7 +13,10 @@ use crate::transforms;
 /// Decodes the image at `path` and applies `preset` (an image preset, clip_len 1).
 pub fn load_image(path: &Path, preset: &Preset) -> Result<VideoClips> {
     if media_kind(path)? != MediaKind::Image {
-        return Err(Error::decode(path, "not an image (FFmpeg reads it as a video)"));
+        return Err(Error::decode(
+            path,
+            "not an image (FFmpeg reads it as a video)",
+        ));
     }
     let video = decode_video(path)?;
     let mut warnings = video.warnings().to_vec();

@@ -92,10 +92,7 @@ pub fn read_list(
     let format = match format {
         Some(f) => f,
         None => detect(text).ok_or_else(|| {
-            Error::Invalid(format!(
-                "{}: empty list (no entries)",
-                list.display()
-            ))
+            Error::Invalid(format!("{}: empty list (no entries)", list.display()))
         })?,
     };
     let mut entries = match format {
@@ -298,7 +295,9 @@ fn set_label(e: &mut Entry, labels: LabelSet) -> std::result::Result<(), String>
         e.label_index = Some(i);
         return Ok(());
     }
-    Err(format!("unknown label {label:?} (not a Kinetics-400 class name)"))
+    Err(format!(
+        "unknown label {label:?} (not a Kinetics-400 class name)"
+    ))
 }
 
 fn set_index(e: &mut Entry, i: usize, labels: LabelSet) -> std::result::Result<(), String> {
@@ -338,7 +337,9 @@ fn parse_csv(text: &str, root: &Path, labels: LabelSet) -> Vec<Entry> {
         let names: Vec<String> = first.iter().map(|f| f.trim().to_lowercase()).collect();
         if let (Some(p), Some(l)) = (
             names.iter().position(|n| n == "path"),
-            names.iter().position(|n| n == "label" || n == "label_index"),
+            names
+                .iter()
+                .position(|n| n == "label" || n == "label_index"),
         ) {
             (c_path, c_label) = (p, l);
             records.next();
@@ -425,7 +426,10 @@ fn dedup_ids(entries: &mut [Entry]) {
             }
         }
         if let Some(&line) = first.get(&e.id) {
-            e.error = Some(format!("line {}: duplicate of line {line} ({})", e.line, e.id));
+            e.error = Some(format!(
+                "line {}: duplicate of line {line} ({})",
+                e.line, e.id
+            ));
             e.id = format!("{}#line-{}", e.id, e.line);
         } else {
             first.insert(e.id.clone(), e.line);
@@ -516,7 +520,10 @@ mod tests {
         assert_eq!(format, ListFormat::Kinetics);
         assert_eq!(e.len(), 6);
         assert_eq!(e[0].id, "abc_000001_000011");
-        assert_eq!(e[0].path.as_deref(), Some(r.join("abc_000001_000011.mp4").as_path()));
+        assert_eq!(
+            e[0].path.as_deref(),
+            Some(r.join("abc_000001_000011.mp4").as_path())
+        );
         assert_eq!(e[0].label_index, K.index_of("abseiling"));
         assert_eq!(e[0].error, None);
         assert_eq!(
@@ -526,18 +533,32 @@ mod tests {
                     .as_path()
             )
         );
-        assert_eq!(e[1].label.as_deref(), Some("passing American football (in game)"));
+        assert_eq!(
+            e[1].label.as_deref(),
+            Some("passing American football (in game)")
+        );
         assert!(e[1].label_index.is_some());
         assert_eq!(
             e[2].path.as_deref(),
-            Some(r.join("massaging_person's_head/ghi_000000_000010.webm").as_path())
+            Some(
+                r.join("massaging_person's_head/ghi_000000_000010.webm")
+                    .as_path()
+            )
         );
         assert!(e[2].label_index.is_some() && e[2].error.is_none());
         // missing file
         assert!(e[3].path.is_none());
-        assert!(e[3].error.as_deref().unwrap().contains("zzz_000005_000015: no video file"));
+        assert!(e[3]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("zzz_000005_000015: no video file"));
         // unknown label
-        assert!(e[4].error.as_deref().unwrap().contains("unknown label \"not a class\""));
+        assert!(e[4]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("unknown label \"not a class\""));
         // short row: an error entry, not a crash
         assert_eq!(e[5].line, 8);
         assert!(e[5].error.as_deref().unwrap().starts_with("line 8:"));
@@ -550,11 +571,18 @@ mod tests {
     #[test]
     fn kinetics_header_required_columns() {
         let dir = tempfile::tempdir().unwrap();
-        let l = list(dir.path(), "k.csv", "label,youtube_id,split\nabseiling,abc,val\n");
+        let l = list(
+            dir.path(),
+            "k.csv",
+            "label,youtube_id,split\nabseiling,abc,val\n",
+        );
         let err = read_list(&l, Some(ListFormat::Kinetics), None, K)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("k.csv:1") && err.contains("time_start"), "{err}");
+        assert!(
+            err.contains("k.csv:1") && err.contains("time_start"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -577,7 +605,11 @@ mod tests {
         assert_eq!(e[2].label_index, K.index_of("massaging person's head"));
         assert_eq!(e[3].label_index, Some(3));
         assert_eq!(e[3].label.as_deref(), K.name(3));
-        assert!(e[4].error.as_deref().unwrap().contains("unknown label index 400"));
+        assert!(e[4]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("unknown label index 400"));
         assert!(e[5].error.as_deref().unwrap().contains("line 7: no path"));
 
         let space = "abc_000001_000011.mp4 0\n\
@@ -587,8 +619,14 @@ mod tests {
         let l = list(r, "l.txt", space);
         let (format, e) = read_list(&l, None, Some(Path::new("/data")), K).unwrap();
         assert_eq!(format, ListFormat::Space);
-        assert_eq!(e[0].path.as_deref(), Some(Path::new("/data/abc_000001_000011.mp4")));
-        assert_eq!(e[1].path.as_deref(), Some(Path::new("/data/dir with space/v.mp4")));
+        assert_eq!(
+            e[0].path.as_deref(),
+            Some(Path::new("/data/abc_000001_000011.mp4"))
+        );
+        assert_eq!(
+            e[1].path.as_deref(),
+            Some(Path::new("/data/dir with space/v.mp4"))
+        );
         assert_eq!(e[1].label_index, Some(12));
         assert!(e[2].error.as_deref().unwrap().contains("line 4"));
     }
@@ -600,7 +638,11 @@ mod tests {
         let (_, e) = read_list(&l, None, None, K).unwrap();
         let ids: std::collections::HashSet<_> = e.iter().map(|x| x.id.clone()).collect();
         assert_eq!(ids.len(), 3);
-        assert!(e[2].error.as_deref().unwrap().contains("duplicate of line 1"));
+        assert!(e[2]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("duplicate of line 1"));
     }
 
     #[test]

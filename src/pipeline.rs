@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
@@ -30,7 +31,7 @@ use crate::lists::Entry;
 use crate::models::{self, Model};
 use crate::preset::Preset;
 use crate::rows::{self, Row, RowWriter, VideoInfo};
-use crate::scores::{ScoreOptions, ScoreSet};
+use crate::scores::{ScoreName, ScoreOptions, ScoreSet};
 use crate::scoring;
 use crate::{Error, Result};
 
@@ -184,6 +185,11 @@ pub fn run(
     let (msg_tx, msg_rx) = unbounded::<Msg>();
     let stop = AtomicBool::new(false);
     let scores = opts.scores.names().to_vec();
+    // MC-Dropout reseeds libtorch's global generators per sample: with several model stages
+    // their scoring takes turns, or one stage's reseeding would change another's masks.
+    let seed_lock = Mutex::new(());
+    let seed_lock = (opts.devices.len() > 1 && opts.scores.contains(ScoreName::McDropout))
+        .then_some(&seed_lock);
 
     std::thread::scope(|s| -> Result<Stats> {
         for _ in 0..opts.decode_workers {
@@ -206,7 +212,14 @@ pub fn run(
         }
         drop(decoded_tx);
         for &device in &opts.devices {
-            let (msg_tx, stop, scores, preset) = (msg_tx.clone(), &stop, &scores, &preset);
+            let stage = Stage {
+                opts,
+                preset: &preset,
+                scores: &scores,
+                msg_tx: msg_tx.clone(),
+                stop: &stop,
+                seed_lock,
+            };
             let source = if opts.decode_workers == 0 {
                 Source::Jobs(job_rx.clone())
             } else {
@@ -216,11 +229,11 @@ pub fn run(
                 let model = match load_model(opts, device) {
                     Ok(m) => m,
                     Err(e) => {
-                        let _ = msg_tx.send(Msg::Fatal(e));
+                        let _ = stage.msg_tx.send(Msg::Fatal(e));
                         return;
                     }
                 };
-                model_stage(&model, source, opts, preset, scores, &msg_tx, stop);
+                stage.run(&model, source);
             });
         }
         drop((msg_tx, decoded_rx, job_rx));
@@ -281,7 +294,7 @@ fn decode(
     job: Job,
     preset: &Preset,
     model: &str,
-    scores: &[crate::scores::ScoreName],
+    scores: &[ScoreName],
 ) -> std::result::Result<Decoded, Msg> {
     let info = info_of(&job.entry, model);
     let fail = |status: &str, secs: f64| Msg::Video {
@@ -307,59 +320,67 @@ fn decode(
     }
 }
 
-fn model_stage(
-    model: &Model,
-    source: Source,
-    opts: &BatchOptions,
-    preset: &Preset,
-    scores: &[crate::scores::ScoreName],
-    msg_tx: &Sender<Msg>,
-    stop: &AtomicBool,
-) {
-    let mut carry: Option<Decoded> = None;
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut batch: Vec<Decoded> = Vec::new();
-        match &source {
-            Source::Jobs(jobs) => {
-                let Ok(job) = jobs.recv() else { return };
-                match decode(job, preset, &opts.model, scores) {
-                    Ok(d) => batch.push(d),
-                    Err(msg) => {
-                        if msg_tx.send(msg).is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                }
-            }
-            Source::Decoded(rx) => {
-                let first = match carry.take() {
-                    Some(d) => d,
-                    None => match rx.recv() {
-                        Ok(d) => d,
-                        Err(_) => return,
-                    },
-                };
-                let mut clips = first.clips.clips.len();
-                batch.push(first);
-                // Whatever is already decoded, up to the batch size; no waiting.
-                while clips < opts.batch_size {
-                    let Ok(d) = rx.try_recv() else { break };
-                    if clips + d.clips.clips.len() > opts.batch_size {
-                        carry = Some(d);
-                        break;
-                    }
-                    clips += d.clips.clips.len();
-                    batch.push(d);
-                }
-            }
-        }
-        for msg in score(model, batch, opts, scores) {
-            if msg_tx.send(msg).is_err() {
+/// What a model stage works with besides its model.
+struct Stage<'a> {
+    opts: &'a BatchOptions,
+    preset: &'a Preset,
+    scores: &'a [ScoreName],
+    msg_tx: Sender<Msg>,
+    stop: &'a AtomicBool,
+    seed_lock: Option<&'a Mutex<()>>,
+}
+
+impl Stage<'_> {
+    fn run(&self, model: &Model, source: Source) {
+        let (opts, msg_tx) = (self.opts, &self.msg_tx);
+        let mut carry: Option<Decoded> = None;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
                 return;
+            }
+            let mut batch: Vec<Decoded> = Vec::new();
+            match &source {
+                Source::Jobs(jobs) => {
+                    let Ok(job) = jobs.recv() else { return };
+                    match decode(job, self.preset, &opts.model, self.scores) {
+                        Ok(d) => batch.push(d),
+                        Err(msg) => {
+                            if msg_tx.send(msg).is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                Source::Decoded(rx) => {
+                    let first = match carry.take() {
+                        Some(d) => d,
+                        None => match rx.recv() {
+                            Ok(d) => d,
+                            Err(_) => return,
+                        },
+                    };
+                    let mut clips = first.clips.clips.len();
+                    batch.push(first);
+                    // Whatever is already decoded, up to the batch size; no waiting.
+                    while clips < opts.batch_size {
+                        let Ok(d) = rx.try_recv() else { break };
+                        if clips + d.clips.clips.len() > opts.batch_size {
+                            carry = Some(d);
+                            break;
+                        }
+                        clips += d.clips.clips.len();
+                        batch.push(d);
+                    }
+                }
+            }
+            let _turn = self
+                .seed_lock
+                .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()));
+            for msg in score(model, batch, opts, self.scores) {
+                if msg_tx.send(msg).is_err() {
+                    return;
+                }
             }
         }
     }
@@ -371,7 +392,7 @@ fn score(
     model: &Model,
     batch: Vec<Decoded>,
     opts: &BatchOptions,
-    scores: &[crate::scores::ScoreName],
+    scores: &[ScoreName],
 ) -> Vec<Msg> {
     let t = Instant::now();
     let inputs: Vec<(&Path, &VideoClips)> =

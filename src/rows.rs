@@ -186,11 +186,7 @@ impl Row {
         let label = v.label_index;
         let name = |i: usize| labels.name(i).map(str::to_string);
         let idx = |p: &Option<Prediction>| p.as_ref().and_then(|p| p.top5.first().copied());
-        let list = |p: &Option<Prediction>| {
-            p.as_ref().map(|p| {
-                Cell::List(p.top5.clone())
-            })
-        };
+        let list = |p: &Option<Prediction>| p.as_ref().map(|p| Cell::List(p.top5.clone()));
         let correct = |p: &Option<Prediction>| match (label, idx(p)) {
             (Some(l), Some(i)) => Some(Cell::Bool(l == i)),
             _ => None,
@@ -231,9 +227,10 @@ impl Row {
                 .map(|s| s.map_or(Cell::Empty, Cell::Float)),
         );
         cells.push(Cell::Text(self.status.clone()));
-        cells.push(self.seconds.map_or(Cell::Empty, |s| {
-            Cell::Float((s * 1e4).round() / 1e4)
-        }));
+        cells.push(
+            self.seconds
+                .map_or(Cell::Empty, |s| Cell::Float((s * 1e4).round() / 1e4)),
+        );
         cells
     }
 }
@@ -259,11 +256,7 @@ impl Cell {
             // Rust's shortest round-trip form: parses back to the same f64.
             Cell::Float(x) => x.to_string(),
             Cell::Bool(b) => b.to_string(),
-            Cell::List(l) => l
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
+            Cell::List(l) => l.iter().map(usize::to_string).collect::<Vec<_>>().join(" "),
         }
     }
 
@@ -298,7 +291,10 @@ pub fn encode(rows: &[Row], columns: &[String], format: RowFormat, labels: Label
 }
 
 /// `{"k":v,…}\n` in the given key order.
-fn json_line<'a>(keys: impl Iterator<Item = &'a str>, values: impl Iterator<Item = Value>) -> Vec<u8> {
+fn json_line<'a>(
+    keys: impl Iterator<Item = &'a str>,
+    values: impl Iterator<Item = Value>,
+) -> Vec<u8> {
     let mut line = String::from("{");
     for (i, (k, v)) in keys.zip(values).enumerate() {
         if i > 0 {
@@ -668,12 +664,20 @@ pub fn merge(out: &Path, shards: &[PathBuf], expected: Option<&[String]>) -> Res
         }
     }
     if let Some(expected) = expected {
-        let missing: Vec<&String> = expected.iter().filter(|id| !videos.contains_key(*id)).collect();
+        let missing: Vec<&String> = expected
+            .iter()
+            .filter(|id| !videos.contains_key(*id))
+            .collect();
         if !missing.is_empty() {
             problems.push(format!(
                 "{} video(s) of the list missing: {}{}",
                 missing.len(),
-                missing.iter().take(10).map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                missing
+                    .iter()
+                    .take(10)
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 if missing.len() > 10 { ", …" } else { "" }
             ));
         }
@@ -683,10 +687,19 @@ pub fn merge(out: &Path, shards: &[PathBuf], expected: Option<&[String]>) -> Res
             problems.push(format!(
                 "{} video(s) not in the list: {}",
                 extra.len(),
-                extra.iter().take(10).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                extra
+                    .iter()
+                    .take(10)
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
-        order = expected.iter().filter(|id| videos.contains_key(*id)).cloned().collect();
+        order = expected
+            .iter()
+            .filter(|id| videos.contains_key(*id))
+            .cloned()
+            .collect();
     }
     if !problems.is_empty() {
         return Err(Error::Invalid(format!(
@@ -781,10 +794,28 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], columns(&S).join(","));
-        assert!(lines[1].contains(",clip,0,3,6-36,1,air drumming,1,air drumming,1 2 3 4 5,true,true,,,,,0.5,,ok,0.25"), "{}", lines[1]);
-        assert!(lines[2].contains(",video,,,,1,air drumming,2,"), "{}", lines[2]);
-        assert!(lines[2].contains(",false,true,1,1 2 3 4 5,true,true,"), "{}", lines[2]);
-        assert!(lines[3].ends_with(",b.mp4: no video stream,0.1"), "{}", lines[3]);
+        assert!(
+            lines[1].contains(
+                ",clip,0,3,6-36,1,air drumming,1,air drumming,1 2 3 4 5,true,true,,,,,0.5,,ok,0.25"
+            ),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].contains(",video,,,,1,air drumming,2,"),
+            "{}",
+            lines[2]
+        );
+        assert!(
+            lines[2].contains(",false,true,1,1 2 3 4 5,true,true,"),
+            "{}",
+            lines[2]
+        );
+        assert!(
+            lines[3].ends_with(",b.mp4: no video stream,0.1"),
+            "{}",
+            lines[3]
+        );
         let f = crate::eval::rows::read(&path, crate::eval::Level::Video).unwrap();
         assert_eq!((f.rows, f.error_rows, f.samples.len()), (2, 1, 1));
         assert_eq!(f.samples[0].correct_softmax_sum, Some(true));
@@ -816,7 +847,12 @@ mod tests {
         drop(w);
         let whole = std::fs::read(&path).unwrap();
         // A killed run: c's clip row written, and half of its video row.
-        let tail = encode(&rows("c"), &columns(&S), RowFormat::of(&path), LabelSet::Kinetics400);
+        let tail = encode(
+            &rows("c"),
+            &columns(&S),
+            RowFormat::of(&path),
+            LabelSet::Kinetics400,
+        );
         let mut killed = whole.clone();
         killed.extend_from_slice(&tail[..tail.len() - 20]);
         std::fs::write(&path, &killed).unwrap();
@@ -875,8 +911,13 @@ mod tests {
         let order: Vec<&str> = merged.rows.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(order, ["x", "x", "y", "y", "z", "z"]);
         let c = write("c.csv", &["y"]);
-        let err = merge(&out, &[a.clone(), b.clone(), c], None).unwrap_err().to_string();
-        assert!(err.contains("y: doubled: in") && err.contains("c.csv"), "{err}");
+        let err = merge(&out, &[a.clone(), b.clone(), c], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("y: doubled: in") && err.contains("c.csv"),
+            "{err}"
+        );
         let more: Vec<String> = ["x", "y", "z", "w"].map(String::from).to_vec();
         let err = merge(&out, &[a, b], Some(&more)).unwrap_err().to_string();
         assert!(err.contains("1 video(s) of the list missing: w"), "{err}");

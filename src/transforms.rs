@@ -260,8 +260,7 @@ pub fn pil_resize(
     (out_h, out_w): (usize, usize),
     interpolation: Interpolation,
 ) -> Result<Vec<u8>> {
-    if pixels.len() != height * width * 3 || out_h == 0 || out_w == 0 || height == 0 || width == 0
-    {
+    if pixels.len() != height * width * 3 || out_h == 0 || out_w == 0 || height == 0 || width == 0 {
         return Err(Error::Invalid(format!(
             "pil_resize: {} bytes for a {height}×{width} RGB image, output {out_h}×{out_w}",
             pixels.len()
@@ -388,7 +387,7 @@ impl PilCoeffs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preset::Resize;
+    use crate::preset::{Interpolation, Resize};
 
     fn preset(resize: Resize, crop: (u32, u32)) -> Preset {
         Preset {
@@ -538,6 +537,36 @@ mod tests {
         // 320×240 → 341×256, crop 224.
         let out = resize_and_crop(&frames, &p).unwrap();
         assert_eq!(out.size(), [1, 3, 224, 224]);
+    }
+
+    #[test]
+    fn pil_resize_bilinear_downscale_uses_the_widened_filter() {
+        // 1×4 → 1×2: PIL widens the triangle to support 2 (scale 2), so output 0 takes
+        // pixels 0..3 with weights 3/7, 3/7, 1/7 (17.57 → 18) and output 1 pixels 1..4 with
+        // 1/7, 3/7, 3/7 (33.0 → 33), in fixed point.
+        let values: Vec<u8> = [10u8, 21, 30, 40].iter().flat_map(|&v| [v; 3]).collect();
+        let out = pil_resize(&values, (1, 4), (1, 2), Interpolation::Bilinear).unwrap();
+        assert_eq!(out, [18, 18, 18, 33, 33, 33]);
+        // Same size: untouched.
+        let same = pil_resize(&values, (1, 4), (1, 4), Interpolation::Bicubic).unwrap();
+        assert_eq!(same, values);
+        // Wrong buffer length: an error.
+        assert!(pil_resize(&values, (2, 4), (1, 2), Interpolation::Bilinear).is_err());
+    }
+
+    #[test]
+    fn image_preset_gives_one_normalized_crop() {
+        let p = Preset::imagenet(8, 6, Interpolation::Bicubic);
+        let frame = Tensor::full([1, 12, 10, 3], 200, (Kind::Uint8, tch::Device::Cpu));
+        let out = image_classification(&frame, &p).unwrap();
+        assert_eq!(out.size(), [1, 3, 6, 6]);
+        // A constant image stays constant through PIL's normalized filters.
+        let red = to_vec_f32(&out.select(1, 0));
+        assert!(red
+            .iter()
+            .all(|&v| v == (200.0 / 255.0 - p.mean[0]) / p.std[0]));
+        let two = Tensor::zeros([2, 12, 10, 3], (Kind::Uint8, tch::Device::Cpu));
+        assert!(image_classification(&two, &p).is_err());
     }
 
     #[test]

@@ -111,10 +111,17 @@ fn preprocessing_case(file: &str, resize: u32, crop: u32, interp: Interpolation)
     let ours = clips.tensor.view([3, crop as i64, crop as i64]);
     let diff = |a: &Tensor, b: &Tensor| {
         let d = (a.to_kind(Kind::Double) - b.to_kind(Kind::Double)).abs();
-        (d.max().double_value(&[]), d.mean(Kind::Double).double_value(&[]))
+        (
+            d.max().double_value(&[]),
+            d.mean(Kind::Double).double_value(&[]),
+        )
     };
     let (max, mean) = diff(&ours, &read_npy(&reference.join("pil.npy")));
-    let pixels = decode_video(&path).unwrap().rgb_frames(&[0]).unwrap().select(0, 0);
+    let pixels = decode_video(&path)
+        .unwrap()
+        .rgb_frames(&[0])
+        .unwrap()
+        .select(0, 0);
     let (pmax, pmean) = diff(&pixels, &read_npy(&reference.join("pixels.npy")));
     let (tmax, tmean) = diff(
         &read_npy(&reference.join("tensor.npy")),
@@ -152,9 +159,15 @@ fn jpeg_preprocessing_is_close_to_torchvision_on_pil() {
         preprocessing_case("landscape.jpg", 256, 224, Interpolation::Bilinear);
     // FFmpeg's MJPEG decoder with swscale's chroma upsampling and YUV→RGB is not libjpeg's
     // (PIL): about 2 levels apart on average, far more at sharp colour edges (testsrc2's).
-    assert!(pixels_mean < 3.0, "decoded pixels mean difference {pixels_mean}");
+    assert!(
+        pixels_mean < 3.0,
+        "decoded pixels mean difference {pixels_mean}"
+    );
     assert!(pixels_max <= 255.0);
-    assert!(mean < 3.0 / 255.0 / 0.224, "normalized mean difference {mean}");
+    assert!(
+        mean < 3.0 / 255.0 / 0.224,
+        "normalized mean difference {mean}"
+    );
     assert!(max.is_finite());
 }
 
@@ -162,13 +175,23 @@ fn jpeg_preprocessing_is_close_to_torchvision_on_pil() {
 fn images_are_detected_by_content() {
     let dir = images();
     for file in ["landscape.png", "landscape.jpg", "picture.mp4"] {
-        assert_eq!(media_kind(&dir.join(file)).unwrap(), MediaKind::Image, "{file}");
+        assert_eq!(
+            media_kind(&dir.join(file)).unwrap(),
+            MediaKind::Image,
+            "{file}"
+        );
     }
     assert_eq!(media_kind(&dir.join("clip.mp4")).unwrap(), MediaKind::Video);
-    let err = load_image(&dir.join("clip.mp4"), &Preset::imagenet(256, 224, Interpolation::Bilinear))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("clip.mp4") && err.contains("not an image"), "{err}");
+    let err = load_image(
+        &dir.join("clip.mp4"),
+        &Preset::imagenet(256, 224, Interpolation::Bilinear),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("clip.mp4") && err.contains("not an image"),
+        "{err}"
+    );
 }
 
 fn parity(name: &str) {
@@ -186,25 +209,41 @@ fn parity(name: &str) {
     let meta = read_json(&dir.join("meta.json"));
     let names: Vec<String> = model.parameters().into_iter().map(|(n, _)| n).collect();
     let want: Vec<String> = serde_json::from_value(meta["param_names"].clone()).unwrap();
-    assert_eq!(names, want, "{name}: parameter order differs from torchvision");
+    assert_eq!(
+        names, want,
+        "{name}: parameter order differs from torchvision"
+    );
     let spec = models::spec(name).unwrap();
     assert_eq!(model.num_params(), meta["num_params"].as_u64().unwrap());
-    assert_eq!(model.num_params(), spec.num_params, "{name}: registry num_params");
+    assert_eq!(
+        model.num_params(),
+        spec.num_params,
+        "{name}: registry num_params"
+    );
     assert_eq!(meta["classifier_param"].as_str(), Some(spec.classifier_key));
     let classifier = model.classifier();
     assert_eq!(classifier.weight.size(), spec.classifier_shape);
     assert_eq!(
-        rel_err(&classifier.weight, &read_npy(&dir.join("classifier_weight.npy"))),
+        rel_err(
+            &classifier.weight,
+            &read_npy(&dir.join("classifier_weight.npy"))
+        ),
         0.0
     );
     // The dropout head without dropout is the plain forward.
     let head = tch::no_grad(|| model.head(&got.head_input, false)).unwrap();
-    assert!(rel_err(&head, &got.logits) <= 1e-6, "{name}: head(dropout off)");
+    assert!(
+        rel_err(&head, &got.logits) <= 1e-6,
+        "{name}: head(dropout off)"
+    );
     if let Some(p) = model.head_dropout() {
         assert!(p > 0.0 && p < 1.0);
         tch::manual_seed(0);
         let noisy = tch::no_grad(|| model.head(&got.head_input, true)).unwrap();
-        assert!(rel_err(&noisy, &got.logits) > 0.0, "{name}: dropout head has no effect");
+        assert!(
+            rel_err(&noisy, &got.logits) > 0.0,
+            "{name}: dropout head has no effect"
+        );
     }
 
     // Every score, finite. A small input keeps the backward-based scores cheap (every
@@ -222,9 +261,14 @@ fn parity(name: &str) {
         },
     )
     .unwrap_or_else(|e| panic!("{name}: scoring: {e}"));
-    for sample in scored.clips.iter().chain(scored.videos.iter().map(|(_, s)| s)) {
+    for sample in scored
+        .clips
+        .iter()
+        .chain(scored.videos.iter().map(|(_, s)| s))
+    {
         for (score, value) in &sample.values {
-            let v = value.unwrap_or_else(|| panic!("{name}: {score:?} missing: {:?}", sample.notes));
+            let v =
+                value.unwrap_or_else(|| panic!("{name}: {score:?} missing: {:?}", sample.notes));
             assert!(v.is_finite(), "{name}: {score:?} = {v}");
         }
     }
@@ -293,7 +337,11 @@ fn registry_presets_follow_the_spec() {
         assert_eq!(spec.input, models::InputKind::Image, "{name}");
         assert_eq!(spec.num_classes(), 1000, "{name}");
         let p = (spec.preset)();
-        assert_eq!(p, Preset::imagenet(resize, crop, Interpolation::Bilinear), "{name}");
+        assert_eq!(
+            p,
+            Preset::imagenet(resize, crop, Interpolation::Bilinear),
+            "{name}"
+        );
     }
 }
 
@@ -333,8 +381,19 @@ fn cli_scores_an_image_and_refuses_the_wrong_model_kind() {
     assert!(text.contains("gradtrust"), "{text}");
 
     // The default model of an image is resnet18 (the explicit weights fit it).
-    let out = score_cli(&[path_str(&png), "--weights", path_str(&weights), "--json", "--scores", "fast"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = score_cli(&[
+        path_str(&png),
+        "--weights",
+        path_str(&weights),
+        "--json",
+        "--scores",
+        "fast",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A video model given an image.
     let out = score_cli(&[path_str(&png), "--model", "r3d_18"]);

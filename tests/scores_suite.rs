@@ -113,7 +113,10 @@ fn check_suite(fx: Fixture, temperature: f64, epsilon: f64) {
             assert!(rel(g, w) <= 1e-4, "{name} mc_dropout {g} vs {w}");
             // The reference's K passes agree with its single pass (up to float32 averaging).
             let k = want["mc_dropout"].as_f64().unwrap();
-            assert!(rel(k, w) <= 1e-6, "{name} reference passes differ: {k} vs {w}");
+            assert!(
+                rel(k, w) <= 1e-6,
+                "{name} reference passes differ: {k} vs {w}"
+            );
         }
     }
 }
@@ -255,10 +258,18 @@ fn every_score_runs_on_the_other_models() {
             &ScoreOptions::default(),
         )
         .unwrap();
-        for s in scored.clips.iter().chain(scored.videos.iter().map(|(_, s)| s)) {
+        for s in scored
+            .clips
+            .iter()
+            .chain(scored.videos.iter().map(|(_, s)| s))
+        {
             assert_eq!(s.values.len(), 12, "{name}");
             for (score, v) in &s.values {
-                assert!(v.is_some_and(f64::is_finite), "{name} {score}: {v:?} {:?}", s.notes);
+                assert!(
+                    v.is_some_and(f64::is_finite),
+                    "{name} {score}: {v:?} {:?}",
+                    s.notes
+                );
             }
         }
     }
@@ -287,16 +298,20 @@ fn mc_dropout_applies_the_head_dropout_correctly() {
         )
     });
     let w = model.classifier().weight;
-    let analytic_var = (w.square() * h.square()).sum_dim_intlist(1, false, tch::Kind::Float)
-        * (p / (1.0 - p));
+    let analytic_var =
+        (w.square() * h.square()).sum_dim_intlist(1, false, tch::Kind::Float) * (p / (1.0 - p));
     let mean = draws.mean_dim(0, false, tch::Kind::Float);
     let var = draws.var_dim(0, true, false);
     // Mean: within 5 standard errors everywhere.
     let se = (&analytic_var / passes as f64).sqrt();
-    let z = ((&mean - logits.squeeze_dim(0)).abs() / &se).max().double_value(&[]);
+    let z = ((&mean - logits.squeeze_dim(0)).abs() / &se)
+        .max()
+        .double_value(&[]);
     assert!(z < 5.0, "mean logit off by {z} standard errors");
     // Variance: the ratio to the analytic value averages 1 within 3% over the 400 classes.
-    let ratio = (var / &analytic_var).mean(tch::Kind::Double).double_value(&[]);
+    let ratio = (var / &analytic_var)
+        .mean(tch::Kind::Double)
+        .double_value(&[]);
     assert!((ratio - 1.0).abs() < 0.03, "variance ratio {ratio}");
 
     let score = |seed| {
@@ -305,8 +320,9 @@ fn mc_dropout_applies_the_head_dropout_correctly() {
     let (a, b, c) = (score(3), score(3), score(4));
     assert_eq!(a, b, "same seed, same value");
     assert_ne!(a, c, "another seed, other masks");
-    let deterministic =
-        gradtrust_video::scores::mc_dropout::score_of_mean_probs(&logits.softmax(1, tch::Kind::Float))
-            .unwrap()[0];
+    let deterministic = gradtrust_video::scores::mc_dropout::score_of_mean_probs(
+        &logits.softmax(1, tch::Kind::Float),
+    )
+    .unwrap()[0];
     assert_ne!(a, deterministic, "dropout must change the passes");
 }

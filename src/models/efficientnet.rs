@@ -82,12 +82,7 @@ struct Block {
 impl Block {
     fn new(p: &Path, cnf: &StageConfig) -> Self {
         let p = p / "block";
-        let (inp, out, k, stride) = (
-            cnf.input_channels,
-            cnf.out_channels,
-            cnf.kernel,
-            cnf.stride,
-        );
+        let (inp, out, k, stride) = (cnf.input_channels, cnf.out_channels, cnf.kernel, cnf.stride);
         let exp = make_divisible((inp * cnf.expand_ratio) as f64, 8);
         let silu = Activation::Silu;
         let none = Activation::None;
@@ -96,25 +91,85 @@ impl Block {
         match cnf.kind {
             BlockKind::FusedMBConv => {
                 if exp != inp {
-                    convs.push(Conv2dNormActivation::new(&(&p / 0), inp, exp, k, stride, 1, BN_EPS, silu));
-                    convs.push(Conv2dNormActivation::new(&(&p / 1), exp, out, 1, 1, 1, BN_EPS, none));
+                    convs.push(Conv2dNormActivation::new(
+                        &(&p / 0),
+                        inp,
+                        exp,
+                        k,
+                        stride,
+                        1,
+                        BN_EPS,
+                        silu,
+                    ));
+                    convs.push(Conv2dNormActivation::new(
+                        &(&p / 1),
+                        exp,
+                        out,
+                        1,
+                        1,
+                        1,
+                        BN_EPS,
+                        none,
+                    ));
                 } else {
-                    convs.push(Conv2dNormActivation::new(&(&p / 0), inp, out, k, stride, 1, BN_EPS, silu));
+                    convs.push(Conv2dNormActivation::new(
+                        &(&p / 0),
+                        inp,
+                        out,
+                        k,
+                        stride,
+                        1,
+                        BN_EPS,
+                        silu,
+                    ));
                 }
             }
             BlockKind::MBConv => {
                 let mut index = 0;
                 if exp != inp {
-                    convs.push(Conv2dNormActivation::new(&(&p / 0), inp, exp, 1, 1, 1, BN_EPS, silu));
+                    convs.push(Conv2dNormActivation::new(
+                        &(&p / 0),
+                        inp,
+                        exp,
+                        1,
+                        1,
+                        1,
+                        BN_EPS,
+                        silu,
+                    ));
                     index = 1;
                 }
-                convs.push(Conv2dNormActivation::new(&(&p / index), exp, exp, k, stride, exp, BN_EPS, silu));
+                convs.push(Conv2dNormActivation::new(
+                    &(&p / index),
+                    exp,
+                    exp,
+                    k,
+                    stride,
+                    exp,
+                    BN_EPS,
+                    silu,
+                ));
                 let squeeze = (inp / 4).max(1);
                 se = Some((
                     convs.len() - 1,
-                    SqueezeExcitation::new(&(&p / (index + 1)), exp, squeeze, silu, Activation::Sigmoid),
+                    SqueezeExcitation::new(
+                        &(&p / (index + 1)),
+                        exp,
+                        squeeze,
+                        silu,
+                        Activation::Sigmoid,
+                    ),
                 ));
-                convs.push(Conv2dNormActivation::new(&(&p / (index + 2)), exp, out, 1, 1, 1, BN_EPS, none));
+                convs.push(Conv2dNormActivation::new(
+                    &(&p / (index + 2)),
+                    exp,
+                    out,
+                    1,
+                    1,
+                    1,
+                    BN_EPS,
+                    none,
+                ));
             }
         }
         Block {
@@ -155,7 +210,8 @@ impl EfficientNet {
     pub fn new(p: &Path, cfg: &Config) -> Self {
         let f = p / "features";
         let first = cfg.stages[0].input_channels;
-        let stem = Conv2dNormActivation::new(&(&f / 0), 3, first, 3, 2, 1, BN_EPS, Activation::Silu);
+        let stem =
+            Conv2dNormActivation::new(&(&f / 0), 3, first, 3, 2, 1, BN_EPS, Activation::Silu);
         let mut stages = Vec::with_capacity(cfg.stages.len());
         for (i, cnf) in cfg.stages.iter().enumerate() {
             let sp = &f / (i + 1);
@@ -185,7 +241,12 @@ impl EfficientNet {
             stem,
             stages,
             last_conv,
-            fc: Linear::new(&(p / "classifier" / 1), cfg.last_channel, cfg.num_classes, true),
+            fc: Linear::new(
+                &(p / "classifier" / 1),
+                cfg.last_channel,
+                cfg.num_classes,
+                true,
+            ),
             dropout: cfg.dropout,
         }
     }
@@ -222,6 +283,7 @@ impl Network for EfficientNet {
     }
 
     fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        self.fc.forward(&head_input.f_dropout(self.dropout, dropout)?)
+        self.fc
+            .forward(&head_input.f_dropout(self.dropout, dropout)?)
     }
 }

@@ -37,17 +37,18 @@ pub struct Config {
 
 impl Config {
     pub fn mobilenet_v3_small() -> Self {
-        let b = |input_channels, kernel, expanded_channels, out_channels, use_se, use_hs, stride| {
-            BlockConfig {
-                input_channels,
-                kernel,
-                expanded_channels,
-                out_channels,
-                use_se,
-                use_hs,
-                stride,
-            }
-        };
+        let b =
+            |input_channels, kernel, expanded_channels, out_channels, use_se, use_hs, stride| {
+                BlockConfig {
+                    input_channels,
+                    kernel,
+                    expanded_channels,
+                    out_channels,
+                    use_se,
+                    use_hs,
+                    stride,
+                }
+            };
         Config {
             blocks: vec![
                 b(16, 3, 16, 16, true, false, 2),
@@ -147,7 +148,8 @@ impl MobileNetV3 {
     pub fn new(p: &Path, cfg: &Config) -> Self {
         let f = p / "features";
         let first = cfg.blocks[0].input_channels;
-        let stem = Conv2dNormActivation::new(&(&f / 0), 3, first, 3, 2, 1, BN_EPS, Activation::Hardswish);
+        let stem =
+            Conv2dNormActivation::new(&(&f / 0), 3, first, 3, 2, 1, BN_EPS, Activation::Hardswish);
         let blocks: Vec<_> = cfg
             .blocks
             .iter()

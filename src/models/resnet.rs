@@ -101,7 +101,16 @@ impl Block {
         let downsample = || {
             (stride != 1 || inplanes != out).then(|| {
                 (
-                    Conv2d::new(&(p / "downsample" / 0), inplanes, out, 1, stride, 0, 1, false),
+                    Conv2d::new(
+                        &(p / "downsample" / 0),
+                        inplanes,
+                        out,
+                        1,
+                        stride,
+                        0,
+                        1,
+                        false,
+                    ),
                     BatchNorm::new(&(p / "downsample" / 1), out, BN_EPS),
                 )
             })
@@ -121,7 +130,16 @@ impl Block {
                 Block {
                     conv1: Conv2d::new(&(p / "conv1"), inplanes, width, 1, 1, 0, 1, false),
                     bn1: BatchNorm::new(&(p / "bn1"), width, BN_EPS),
-                    conv2: Conv2d::new(&(p / "conv2"), width, width, 3, stride, 1, cfg.groups, false),
+                    conv2: Conv2d::new(
+                        &(p / "conv2"),
+                        width,
+                        width,
+                        3,
+                        stride,
+                        1,
+                        cfg.groups,
+                        false,
+                    ),
                     bn2: BatchNorm::new(&(p / "bn2"), width, BN_EPS),
                     conv3: Some((
                         Conv2d::new(&(p / "conv3"), width, out, 1, 1, 0, 1, false),

@@ -14,7 +14,7 @@
 //! of a video is computed on that model.
 use std::ops::Range;
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::{
     closed_form, gradtrust_autograd, mc_dropout, odin, purview, GradTrustMethod, SampleScores,
@@ -86,13 +86,13 @@ pub fn score_batch(
                 let grad = Tensor::f_run_backward(&[loss], &[&x], keep(), false)?;
                 odin_clip = Some(odin::perturb(xs, &grad[0], opts.odin_epsilon)?);
                 if !videos.is_empty() {
-                    let mut total = Tensor::f_zeros([], (Kind::Float, xs.device()))?;
-                    for r in videos {
-                        let z = video_mean(&fwd.logits, r)?;
-                        let target = z.f_argmax(1, false)?;
-                        total = total + odin::loss(&z, &target, t)?;
-                    }
-                    let grad = Tensor::f_run_backward(&[total], &[&x], keep(), false)?;
+                    let z = videos
+                        .iter()
+                        .map(|r| video_mean(&fwd.logits, r))
+                        .collect::<Result<Vec<_>>>()?;
+                    let z = Tensor::f_cat(&z, 0)?;
+                    let loss = odin::loss(&z, &z.f_argmax(1, false)?, t)?;
+                    let grad = Tensor::f_run_backward(&[loss], &[&x], keep(), false)?;
                     odin_video = Some(odin::perturb(xs, &grad[0], opts.odin_epsilon)?);
                 }
             }

@@ -34,11 +34,15 @@ pub fn mc_dropout(
         for i in 0..rows {
             let x = head_input.f_narrow(0, i, 1)?;
             tch::manual_seed(seed as i64);
-            let mut sum = Tensor::f_zeros_like(&logits.f_narrow(0, i, 1)?)?;
-            for _ in 0..passes {
-                sum = sum + model.head(&x, true)?.f_softmax(1, Kind::Float)?;
-            }
-            means.push(sum / passes as f64);
+            let probs = (0..passes)
+                .map(|_| {
+                    model
+                        .head(&x, true)?
+                        .f_softmax(1, Kind::Float)
+                        .map_err(Into::into)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            means.push(Tensor::f_stack(&probs, 0)?.f_mean_dim(&[0i64][..], false, None)?);
         }
         Ok(())
     })?;
