@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-cargo build --quiet --release --benches
+cargo build --quiet --release --benches --bins
 bench=$(ls -t target/release/deps/models-* | grep -v '\.d$' | head -n 1)
 models=("$@")
 if [ ${#models[@]} -eq 0 ]; then

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Map, Value};
 
 use crate::labels::LabelSet;
+use crate::models::InputKind;
 use crate::prediction::Ranked;
 use crate::scores::SampleScores;
 use crate::scoring::{Level, VideoReport};
@@ -54,8 +55,13 @@ pub fn report_json(report: &VideoReport, labels: LabelSet) -> Value {
             Value::Object(m)
         })
         .collect();
+    let kind = match report.kind {
+        InputKind::Video => "video",
+        InputKind::Image => "image",
+    };
     json!({
         "model": report.model,
+        "kind": kind,
         "path": report.path.display().to_string(),
         "frames_decoded": report.frames_decoded,
         "fps": report.fps,
@@ -86,9 +92,24 @@ fn write_level(out: &mut String, level: &Level, labels: LabelSet, indent: &str) 
     }
 }
 
-/// The human-readable report of `score`: video first, then each clip.
+/// The human-readable report of `score`: video first, then each clip (an image: its one
+/// prediction).
 pub fn report_text(report: &VideoReport, labels: LabelSet) -> String {
     let mut out = String::new();
+    if report.kind == InputKind::Image {
+        let _ = writeln!(
+            out,
+            "{}  model {}  image",
+            report.path.display(),
+            report.model
+        );
+        for note in &report.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        let _ = writeln!(out);
+        write_level(&mut out, &report.video, labels, "  ");
+        return out;
+    }
     let _ = writeln!(
         out,
         "{}  model {}  {} frames decoded at {:.3} fps, {} clips",
@@ -151,9 +172,30 @@ pub fn models_table(models_dir: &std::path::Path) -> String {
                 format!("{f} ({present} in {})", models_dir.display())
             })
             .collect();
+        let sampling = match spec.input {
+            InputKind::Video => format!(
+                "clip_len {}, frame_rate {}, clips_per_video {}, ",
+                preset.clip_len, preset.frame_rate, preset.clips_per_video
+            ),
+            InputKind::Image => format!(
+                "{:?}{}, ",
+                preset.interpolation,
+                if preset.antialias { " antialiased" } else { "" }
+            ),
+        };
+        let input = match spec.input {
+            InputKind::Video => format!(
+                "T ≥ {}, H ≥ {}, W ≥ {}",
+                spec.min_input[0], spec.min_input[1], spec.min_input[2]
+            ),
+            InputKind::Image => format!(
+                "image (one frame), H ≥ {}, W ≥ {}",
+                spec.min_input[1], spec.min_input[2]
+            ),
+        };
         let _ = writeln!(
             out,
-            "{}\n  parameters {}  GFLOPs {}  acc@1/acc@5 {:.3}/{:.3}  classes {}\n  weights {}\n  classifier {} {:?}\n  preset: resize {resize}, crop {}×{}, clip_len {}, frame_rate {}, clips_per_video {}, mean {:?}, std {:?}\n  input: T ≥ {}, H ≥ {}, W ≥ {}{}",
+            "{}\n  parameters {}  GFLOPs {}  acc@1/acc@5 {:.3}/{:.3}  classes {}\n  weights {}\n  classifier {} {:?}\n  preset: resize {resize}, crop {}×{}, {sampling}mean {:?}, std {:?}\n  input: {input}{}",
             spec.name,
             spec.num_params,
             spec.gflops,
@@ -165,14 +207,8 @@ pub fn models_table(models_dir: &std::path::Path) -> String {
             spec.classifier_shape,
             preset.crop.0,
             preset.crop.1,
-            preset.clip_len,
-            preset.frame_rate,
-            preset.clips_per_video,
             preset.mean,
             preset.std,
-            spec.min_input[0],
-            spec.min_input[1],
-            spec.min_input[2],
             spec.input_note.map(|n| format!(" ({n})")).unwrap_or_default(),
         );
     }

@@ -381,12 +381,8 @@ pub fn read_existing(path: &Path) -> Result<Existing> {
                 .from_reader(&bytes[..]);
             let mut record = csv::StringRecord::new();
             let mut header: Option<Vec<String>> = None;
-            loop {
-                match reader.read_record(&mut record) {
-                    Ok(true) => {}
-                    // A garbled record can only be a half-written tail: stop there.
-                    Ok(false) | Err(_) => break,
-                }
+            // A garbled record can only be a half-written tail: stop there.
+            while let Ok(true) = reader.read_record(&mut record) {
                 let end = reader.position().byte();
                 if end == 0 || bytes.get(end as usize - 1) != Some(&b'\n') {
                     break; // no line end: half written
@@ -597,6 +593,16 @@ pub struct MergeSummary {
 pub fn merge(out: &Path, shards: &[PathBuf], expected: Option<&[String]>) -> Result<MergeSummary> {
     if shards.is_empty() {
         return Err(Error::Invalid("merge: no shard files given".into()));
+    }
+    let same_file = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    if let Some(s) = shards.iter().find(|s| same_file(s, out)) {
+        return Err(Error::Invalid(format!(
+            "merge: {} is both the output and a shard file",
+            s.display()
+        )));
     }
     let format = RowFormat::of(out);
     let mut columns: Option<(PathBuf, Vec<String>)> = None;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::clips::VideoClips;
-use crate::models::Model;
+use crate::models::{InputKind, Model};
 use crate::prediction::{self, Ranked};
 use crate::scores::engine::score_batch;
 use crate::scores::{SampleScores, ScoreOptions, ScoreSet};
@@ -35,6 +35,8 @@ pub struct ClipReport {
 #[derive(Clone, Debug)]
 pub struct VideoReport {
     pub model: String,
+    /// An image is a one-frame clip; its report has no clip section.
+    pub kind: InputKind,
     pub path: PathBuf,
     pub frames_decoded: usize,
     pub fps: f64,
@@ -148,6 +150,7 @@ fn report(
         .collect();
     VideoReport {
         model: model.spec().name.to_string(),
+        kind: model.spec().input,
         path: path.to_path_buf(),
         frames_decoded: video.frames_decoded,
         fps: video.info.fps,

@@ -271,7 +271,8 @@ pub fn pil_resize(
     // Rows of the input the vertical pass reads.
     let first_row = vertical.bounds[0].0;
     let last_row = vertical.bounds[out_h - 1].0 + vertical.bounds[out_h - 1].1;
-    let (rows, row_offset, src) = if out_w != width {
+    // The horizontal pass covers exactly those rows (all of them when the height stays).
+    let (row_offset, src) = if out_w != width {
         let rows = last_row - first_row;
         let mut tmp = vec![0u8; rows * out_w * 3];
         for y in 0..rows {
@@ -287,14 +288,13 @@ pub fn pil_resize(
                 }
             }
         }
-        (rows, first_row, tmp)
+        (first_row, tmp)
     } else {
-        (height, 0, pixels.to_vec())
+        (0, pixels.to_vec())
     };
     if out_h == height {
         return Ok(src);
     }
-    let _ = rows;
     let mut out = vec![0u8; out_h * out_w * 3];
     for (y, &(ymin, n)) in vertical.bounds.iter().enumerate() {
         let ymin = ymin - row_offset;

@@ -279,3 +279,37 @@ fn missing_weights_offline() {
         "put it at models/mc3_18-a90a0ba3.pth",
     );
 }
+
+#[test]
+fn models_lists_every_model_and_which_weights_are_present() {
+    let dir = fixtures();
+    let out = Command::new(common::bin())
+        .args(["models", "--models-dir", "models"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for spec in gradtrust_video::models::MODELS {
+        assert!(
+            stdout.lines().any(|l| l == spec.name),
+            "{} missing:\n{stdout}",
+            spec.name
+        );
+        assert!(stdout.contains(&format!("parameters {} ", spec.num_params)));
+        assert!(stdout.contains(spec.weight_file));
+    }
+    assert!(
+        stdout.contains("r3d_18-b3b3357e.pth (present in models)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("mc3_18-a90a0ba3.pth (absent in models)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("swin3d_b_22k-7c6ae6fa.pth"), "{stdout}");
+    assert!(
+        stdout.contains("classifier classifier.1.weight [400, 1024, 1, 1, 1]"),
+        "{stdout}"
+    );
+}
