@@ -2,7 +2,8 @@
 # Batch pipeline measurements on the generated Kinetics-like tree of tests/batch.rs:
 #  1. throughput of the pipeline (decode workers overlapping the model) against decoding and
 #     scoring the same list one video after another (--decode-workers 0), same binary;
-#  2. peak RSS (/usr/bin/time -f %M) for 20 and 200 videos: flat, whatever the list length.
+#  2. peak RSS (/usr/bin/time -f %M) for 20 and 200 videos: flat, whatever the list length
+#     (the bounded channel holds at most a few decoded videos; rows are written as they finish).
 # Usage: scripts/bench_batch.sh [videos_for_throughput=40] [clips_per_video=1]
 # Needs the fixture: `cargo test --test batch` creates target/tmp/fixtures/batch-tree-v2.
 set -euo pipefail
@@ -44,8 +45,9 @@ run() { # name list extra-args...
 
 echo "== throughput: $N videos, $CPV clip(s) per video, $(nproc) cores"
 L=$(make_list "$N")
-run sequential "$L" --decode-workers 0
-run pipeline "$L" --decode-workers 1
+run sequential "$L" --decode-workers 0 --batch-size 1
+run pipeline-batch1 "$L" --decode-workers 1 --batch-size 1   # overlap alone
+run pipeline "$L" --decode-workers 1                         # overlap + batching (20 clips)
 echo "== peak RSS: 20 vs 200 videos (pipeline)"
 run rss-20 "$(make_list 20)"
 run rss-200 "$(make_list 200)"

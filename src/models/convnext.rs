@@ -154,18 +154,10 @@ impl Network for ConvNeXt {
         // Average pool, LayerNorm2d on the 1×1 map, flatten: [B, 768]
         let pooled = xs.f_adaptive_avg_pool2d([1, 1])?.f_flatten(1, -1)?;
         let features = self.norm.forward(&pooled)?;
-        let logits = self.head.forward(&features)?;
-        Ok(Forward {
-            head_input: features.shallow_clone(),
-            logits,
-            features,
-        })
+        Forward::linear_head(features, &self.head)
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.head.weight.shallow_clone(),
-            bias: self.head.bias.as_ref().map(Tensor::shallow_clone),
-        }
+        self.head.as_classifier()
     }
 }

@@ -263,19 +263,11 @@ impl Network for EfficientNet {
         }
         let xs = self.last_conv.forward(&xs)?; // [B, 1280, H/32, W/32]
         let features = xs.f_mean_dim(&[-2i64, -1][..], false, None)?; // [B, 1280]
-        let logits = self.fc.forward(&features)?;
-        Ok(Forward {
-            logits,
-            head_input: features.shallow_clone(),
-            features,
-        })
+        Forward::linear_head(features, &self.fc)
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.fc.weight.shallow_clone(),
-            bias: self.fc.bias.as_ref().map(Tensor::shallow_clone),
-        }
+        self.fc.as_classifier()
     }
 
     fn head_dropout(&self) -> Option<f64> {

@@ -120,6 +120,14 @@ impl Linear {
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         Ok(xs.f_linear(&self.weight, self.bias.as_ref())?)
     }
+
+    /// This layer as the model's classifier (shares the parameters).
+    pub fn as_classifier(&self) -> super::Classifier {
+        super::Classifier {
+            weight: self.weight.shallow_clone(),
+            bias: self.bias.as_ref().map(Tensor::shallow_clone),
+        }
+    }
 }
 
 /// LayerNorm over the last dimension (MViT uses eps 1e-6, Swin3D 1e-5).

@@ -414,19 +414,12 @@ impl Network for MaxVit {
             .pre_logits
             .forward(&self.norm.forward(&pooled)?)?
             .f_tanh()?;
-        let logits = self.head.forward(&features)?;
-        Ok(Forward {
-            head_input: features.shallow_clone(),
-            logits,
-            features,
-        })
+        Forward::linear_head(features, &self.head)
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.head.weight.shallow_clone(),
-            bias: None,
-        }
+        // Built without a bias: torchvision's classifier.5 has none.
+        self.head.as_classifier()
     }
 }
 

@@ -204,10 +204,7 @@ impl Network for MobileNetV3 {
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.fc2.weight.shallow_clone(),
-            bias: self.fc2.bias.as_ref().map(Tensor::shallow_clone),
-        }
+        self.fc2.as_classifier()
     }
 
     fn head_dropout(&self) -> Option<f64> {

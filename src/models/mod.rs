@@ -40,6 +40,17 @@ pub struct Forward {
     pub head_input: Tensor,
 }
 
+impl Forward {
+    /// The common head: `logits = classifier(features)`, the head input being the features.
+    pub fn linear_head(features: Tensor, classifier: &layers::Linear) -> Result<Self> {
+        Ok(Forward {
+            logits: classifier.forward(&features)?,
+            head_input: features.shallow_clone(),
+            features,
+        })
+    }
+}
+
 /// The final layer, as the scores see it: `z = W h + b` with `weight` `[N, D]`. A 1×1×1 conv
 /// classifier (S3D) is presented as its `[N, D]` view.
 #[derive(Debug)]

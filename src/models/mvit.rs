@@ -690,19 +690,11 @@ impl Network for MViT {
         let xs = self.norm.forward(&xs)?;
         // The class token: [B, 768]
         let features = xs.f_select(1, 0)?;
-        let logits = self.head.forward(&features)?;
-        Ok(Forward {
-            head_input: features.shallow_clone(),
-            logits,
-            features,
-        })
+        Forward::linear_head(features, &self.head)
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.head.weight.shallow_clone(),
-            bias: self.head.bias.as_ref().map(Tensor::shallow_clone),
-        }
+        self.head.as_classifier()
     }
 
     fn head_dropout(&self) -> Option<f64> {

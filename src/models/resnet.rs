@@ -211,18 +211,10 @@ impl Network for ResNet {
         }
         // [B, C, H/32, W/32] → adaptive average pool to 1×1 → [B, C]
         let features = xs.f_mean_dim(&[-2i64, -1][..], false, None)?;
-        let logits = self.fc.forward(&features)?;
-        Ok(Forward {
-            logits,
-            head_input: features.shallow_clone(),
-            features,
-        })
+        Forward::linear_head(features, &self.fc)
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.fc.weight.shallow_clone(),
-            bias: self.fc.bias.as_ref().map(Tensor::shallow_clone),
-        }
+        self.fc.as_classifier()
     }
 }

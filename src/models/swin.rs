@@ -553,19 +553,11 @@ impl Network for SwinTransformer {
             .norm
             .forward(&xs)?
             .f_mean_dim([1i64, 2].as_slice(), false, None)?;
-        let logits = self.head.forward(&features)?;
-        Ok(Forward {
-            head_input: features.shallow_clone(),
-            logits,
-            features,
-        })
+        Forward::linear_head(features, &self.head)
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.head.weight.shallow_clone(),
-            bias: self.head.bias.as_ref().map(Tensor::shallow_clone),
-        }
+        self.head.as_classifier()
     }
 }
 

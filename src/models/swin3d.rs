@@ -484,19 +484,11 @@ impl Network for SwinTransformer3d {
             .f_permute([0, 4, 1, 2, 3])?
             .f_adaptive_avg_pool3d([1, 1, 1])?
             .f_flatten(1, -1)?;
-        let logits = self.head.forward(&features)?;
-        Ok(Forward {
-            head_input: features.shallow_clone(),
-            logits,
-            features,
-        })
+        Forward::linear_head(features, &self.head)
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.head.weight.shallow_clone(),
-            bias: self.head.bias.as_ref().map(Tensor::shallow_clone),
-        }
+        self.head.as_classifier()
     }
 }
 

@@ -125,10 +125,7 @@ impl Network for Vgg {
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.fc3.weight.shallow_clone(),
-            bias: self.fc3.bias.as_ref().map(Tensor::shallow_clone),
-        }
+        self.fc3.as_classifier()
     }
 
     fn head_dropout(&self) -> Option<f64> {

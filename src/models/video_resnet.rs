@@ -279,18 +279,10 @@ impl Network for VideoResNet {
         }
         // AdaptiveAvgPool3d(1) + flatten: [B, 512]
         let features = xs.f_mean_dim(&[2i64, 3, 4][..], false, None)?;
-        let logits = self.fc.forward(&features)?;
-        Ok(Forward {
-            head_input: features.shallow_clone(),
-            logits,
-            features,
-        })
+        Forward::linear_head(features, &self.fc)
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.fc.weight.shallow_clone(),
-            bias: self.fc.bias.as_ref().map(Tensor::shallow_clone),
-        }
+        self.fc.as_classifier()
     }
 }

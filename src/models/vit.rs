@@ -190,18 +190,10 @@ impl Network for VisionTransformer {
         }
         // The class token after the final norm: [B, D]
         let features = self.ln.forward(&xs)?.f_select(1, 0)?;
-        let logits = self.head.forward(&features)?;
-        Ok(Forward {
-            head_input: features.shallow_clone(),
-            logits,
-            features,
-        })
+        Forward::linear_head(features, &self.head)
     }
 
     fn classifier(&self) -> Classifier {
-        Classifier {
-            weight: self.head.weight.shallow_clone(),
-            bias: self.head.bias.as_ref().map(Tensor::shallow_clone),
-        }
+        self.head.as_classifier()
     }
 }
