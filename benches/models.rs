@@ -5,6 +5,9 @@
 //!   cargo bench --bench models -- --bench MODEL [ITERATIONS]
 use std::time::Instant;
 
+#[path = "support/init.rs"]
+mod init;
+
 use gradtrust_video::models::{self, InputKind, Model};
 use tch::{Device, Kind, Tensor};
 
@@ -28,13 +31,7 @@ fn main() {
     tch::set_num_threads(2);
     tch::manual_seed(0);
     let model = Model::new(spec.name, Device::Cpu).expect("model builds");
-    tch::no_grad(|| {
-        for (_, mut t) in model.var_store().variables() {
-            if t.kind() == Kind::Float {
-                let _ = t.normal_(0.0, 0.02);
-            }
-        }
-    });
+    init::randomize(&model);
     let preset = (spec.preset)();
     let t = match spec.input {
         InputKind::Video => preset.clip_len as i64,

@@ -6,6 +6,9 @@
 //!   cargo bench --bench scores -- --bench [ITERATIONS]
 use std::time::Instant;
 
+#[path = "support/init.rs"]
+mod init;
+
 use gradtrust_video::models::Model;
 use gradtrust_video::scores::engine::score_batch;
 use gradtrust_video::scores::{ScoreOptions, ScoreSet};
@@ -39,14 +42,7 @@ fn main() {
     tch::set_num_threads(2);
     tch::manual_seed(0);
     let model = Model::new("r3d_18", Device::Cpu).expect("r3d_18 builds");
-    // Random weights: timing does not depend on the values, only on their being dense.
-    tch::no_grad(|| {
-        for (_, mut t) in model.var_store().variables() {
-            if t.kind() == Kind::Float {
-                let _ = t.normal_(0.0, 0.02);
-            }
-        }
-    });
+    init::randomize(&model);
     let xs = Tensor::randn([1, 3, 16, 112, 112], (Kind::Float, Device::Cpu));
     let opts = ScoreOptions::default();
     let forward = median_secs(iterations, || {

@@ -43,11 +43,26 @@ run() { # name list extra-args...
         | grep -E "throughput|peak RSS|videos:" || true
 }
 
-echo "== throughput: $N videos, $CPV clip(s) per video, $(nproc) cores"
+echo "== throughput: $N videos, $CPV clip(s) per video, $(nproc) cores, libtorch on every core"
 L=$(make_list "$N")
 run sequential "$L" --decode-workers 0 --batch-size 1
 run pipeline-batch1 "$L" --decode-workers 1 --batch-size 1   # overlap alone
 run pipeline "$L" --decode-workers 1                         # overlap + batching (20 clips)
-echo "== peak RSS: 20 vs 200 videos (pipeline)"
-run rss-20 "$(make_list 20)"
-run rss-200 "$(make_list 200)"
+echo "== the same with libtorch on one thread (the model on its own core, as a GPU would be)"
+run sequential-t1 "$L" --decode-workers 0 --batch-size 1 --threads 1
+run pipeline-t1 "$L" --decode-workers 1 --batch-size 1 --threads 1
+echo "== decode-heavy videos (640x480, 10 s at 30 fps; 1 clip each), libtorch on one thread"
+mkdir -p "$WORK/heavy"
+for i in 0 1 2 3 4 5; do
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=640x480:rate=30" -t 10 \
+        -vf "hue=h=$((i * 50))" -c:v libx264 -preset ultrafast -pix_fmt yuv420p "$WORK/heavy/h$i.mp4"
+done
+for ((j = 0; j < 18; j++)); do
+    ln -sf "h$((j % 6)).mp4" "$WORK/heavy/l$j.mp4"
+    echo "heavy/l$j.mp4 $j"
+done > "$WORK/heavy.txt"
+run heavy-sequential "$WORK/heavy.txt" --decode-workers 0 --batch-size 1 --threads 1
+run heavy-pipeline "$WORK/heavy.txt" --decode-workers 1 --batch-size 1 --threads 1
+echo "== peak RSS: 20 vs 200 videos (--batch-size 5: both runs fill their batches)"
+run rss-20 "$(make_list 20)" --batch-size 5
+run rss-200 "$(make_list 200)" --batch-size 5

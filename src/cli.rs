@@ -187,6 +187,10 @@ struct BatchArgs {
     /// Clips per video instead of the model's protocol (e.g. 1 for a quick pass).
     #[arg(long)]
     clips_per_video: Option<usize>,
+    /// libtorch's intra-op threads (the CPU model's forward and the workers' transforms).
+    /// Default: every core (on CPU the forward is the bottleneck; decoding is a small share).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Only the first N entries of the list.
     #[arg(long)]
     limit: Option<usize>,
@@ -461,10 +465,13 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let decode_workers = args.decode_workers.unwrap_or((cores / 2).max(1));
-    // Decode workers and the model share the cores: libtorch's pool gets what the workers
-    // leave (transforms in the workers run on their own thread).
-    if devices == [Device::Cpu] {
-        tch::set_num_threads(cores.saturating_sub(decode_workers).max(1) as i32);
+    // Measured on 2 cores (scripts/bench_batch.sh): the CPU forward is the bottleneck, and
+    // giving it only the cores the decode workers leave halves throughput; so every core.
+    match args.threads {
+        Some(0) => bail!("--threads 0: at least one thread"),
+        Some(n) => tch::set_num_threads(n as i32),
+        None if devices == [Device::Cpu] => tch::set_num_threads(cores as i32),
+        None => {}
     }
     let weights = source(
         &args.weights_source,
