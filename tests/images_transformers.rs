@@ -9,12 +9,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{cached_fixture, read_json, read_npy, rel_err, run_python};
+use common::{
+    cached_fixture, gradtrust_agrees, head_reproduces_logits, loaded, read_json, read_npy, rel_err,
+    run_python,
+};
 use gradtrust_video::models::{self, InputKind, Model};
-use gradtrust_video::scores::closed_form::fast_scores;
 use gradtrust_video::scores::engine::score_batch;
-use gradtrust_video::scores::gradtrust_autograd::gradtrust_autograd;
-use gradtrust_video::scores::{ScoreName, ScoreOptions, ScoreSet};
+use gradtrust_video::scores::{ScoreOptions, ScoreSet};
 use gradtrust_video::Error;
 use tch::{Device, Kind, Tensor};
 
@@ -41,14 +42,6 @@ fn fixture(name: &str, size: u32, legacy: bool) -> PathBuf {
         }
         run_python("image_model_fixture.py", &args);
     })
-}
-
-fn loaded(name: &str, dir: &Path, file: &str) -> Model {
-    let mut model = Model::new(name, Device::Cpu).unwrap();
-    model
-        .load_weights(&dir.join(file))
-        .unwrap_or_else(|e| panic!("{name} {file}: {e}"));
-    model
 }
 
 /// Logits and features within 1e-4 of torchvision for each weight file given; returns the
@@ -124,40 +117,6 @@ fn parameter_order(name: &str, dir: &Path, model: &Model) {
     );
 }
 
-fn close(got: f64, want: f64, tol: f64) -> bool {
-    (got - want).abs() <= tol * want.abs().max(1e-12)
-}
-
-/// Closed-form GradTrust equals the autograd one through the declared classifier (1e-5) and
-/// the reference's backward through the whole model (1e-4); the head reproduces the logits.
-fn gradtrust_agrees(name: &str, dir: &Path, model: &Model, fwd: &models::Forward) {
-    let closed = fast_scores(&fwd.logits, &fwd.features).unwrap();
-    let auto = gradtrust_autograd(&model.classifier(), &fwd.features).unwrap();
-    let full_model = read_json(&dir.join("scores.json"));
-    for (i, sample) in closed.iter().enumerate() {
-        let c = sample.get(ScoreName::GradTrust).unwrap();
-        let a = auto[i].unwrap();
-        assert!(
-            close(c, a, 1e-5),
-            "{name} sample {i}: closed {c} autograd {a}"
-        );
-        let full = full_model["samples"][i]["gradtrust_autograd_full"]
-            .as_f64()
-            .unwrap();
-        assert!(
-            close(c, full, 1e-4),
-            "{name} sample {i}: closed {c} full {full}"
-        );
-        eprintln!("{name} sample {i}: gradtrust closed {c:.6} autograd {a:.6} python {full:.6}");
-    }
-    let again = tch::no_grad(|| model.head(&fwd.head_input, false)).unwrap();
-    let err = rel_err(&again, &fwd.logits);
-    assert!(
-        err <= 1e-6,
-        "{name}: head(head_input) vs logits rel err {err}"
-    );
-}
-
 /// Every score of the suite on the fixture's one image: all present and finite.
 fn every_score_runs(name: &str, dir: &Path, model: &Model) {
     let input = read_npy(&dir.join("input.npy"));
@@ -222,6 +181,7 @@ fn vit_b_16_parity_scores_and_legacy_format() {
     let (model, fwd) = parity(name, &dir, &["state_zip.pth", "state_legacy.pth"]);
     parameter_order(name, &dir, &model);
     gradtrust_agrees(name, &dir, &model, &fwd);
+    head_reproduces_logits(name, &model, &fwd);
     assert_eq!(fwd.features.size(), [1, 768]);
     every_score_runs(name, &dir, &model);
     wrong_size_is_an_error(name, 224, false);
@@ -240,6 +200,7 @@ fn maxvit_t_parity_scores_without_classifier_bias() {
     parameter_order(name, &dir, &model);
     assert!(model.classifier().bias.is_none());
     gradtrust_agrees(name, &dir, &model, &fwd);
+    head_reproduces_logits(name, &model, &fwd);
     // The features are the tanh output that feeds the bias-free Linear.
     assert!(fwd.features.abs().max().double_value(&[]) <= 1.0);
     every_score_runs(name, &dir, &model);
@@ -257,6 +218,7 @@ fn convnext_tiny_parity() {
     let (model, fwd) = parity(name, &dir, &["state_zip.pth"]);
     parameter_order(name, &dir, &model);
     gradtrust_agrees(name, &dir, &model, &fwd);
+    head_reproduces_logits(name, &model, &fwd);
     wrong_size_is_an_error(name, 224, true);
     // The smallest size runs (a 1×1 map before the pool); one pixel less is refused.
     let small = Tensor::zeros([1, 3, 1, 32, 32], (Kind::Float, Device::Cpu));
@@ -281,6 +243,7 @@ fn swin_b_parity() {
     let (model, fwd) = parity(name, &dir, &["state_zip.pth"]);
     parameter_order(name, &dir, &model);
     gradtrust_agrees(name, &dir, &model, &fwd);
+    head_reproduces_logits(name, &model, &fwd);
     assert_eq!(fwd.features.size(), [1, 1024]);
     wrong_size_is_an_error(name, 224, true);
 }
@@ -292,6 +255,7 @@ fn swin_v2_t_parity_at_256() {
     let (model, fwd) = parity(name, &dir, &["state_zip.pth"]);
     parameter_order(name, &dir, &model);
     gradtrust_agrees(name, &dir, &model, &fwd);
+    head_reproduces_logits(name, &model, &fwd);
     let meta = read_json(&dir.join("meta.json"));
     let buffers: Vec<String> = serde_json::from_value(meta["buffer_keys"].clone()).unwrap();
     assert!(buffers.contains(&"features.1.0.attn.relative_coords_table".to_string()));
@@ -313,4 +277,5 @@ fn swin_v2_t_parity_with_window_padding() {
     let dir = fixture(name, 100, false);
     let (model, fwd) = parity(name, &dir, &["state_zip.pth"]);
     gradtrust_agrees(name, &dir, &model, &fwd);
+    head_reproduces_logits(name, &model, &fwd);
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{read_json, read_npy, rel_err, run_python};
+use common::{close, read_json, read_npy, rel_err, run_python};
 use gradtrust_video::models::{self, Model};
 use gradtrust_video::scores::closed_form::fast_scores;
 use gradtrust_video::scores::gradtrust_autograd::gradtrust_autograd;
@@ -26,12 +26,7 @@ fn model_fixture(name: &str) -> PathBuf {
 }
 
 fn loaded(name: &str, file: &str) -> Model {
-    let dir = model_fixture(name);
-    let mut model = Model::new(name, Device::Cpu).unwrap();
-    model
-        .load_weights(&dir.join(file))
-        .unwrap_or_else(|e| panic!("{name} {file}: {e}"));
-    model
+    common::loaded(name, &model_fixture(name), file)
 }
 
 fn logits_features_parity(name: &str) {
@@ -62,10 +57,6 @@ fn parameter_order(name: &str) {
     );
     assert_eq!(model.num_params(), meta["num_params"].as_u64().unwrap());
     assert_eq!(model.num_params(), models::spec(name).unwrap().num_params);
-}
-
-fn close(got: f64, want: f64, tol: f64) -> bool {
-    (got - want).abs() <= tol * want.abs().max(1e-12)
 }
 
 /// Scores: Rust's closed forms on the reference's own logits and features equal the

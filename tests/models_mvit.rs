@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::{read_json, read_npy, rel_err};
+use common::{close, read_json, read_npy, rel_err};
 use gradtrust_video::models::{self, Model};
 use gradtrust_video::scores::closed_form::fast_scores;
 use gradtrust_video::scores::gradtrust_autograd::gradtrust_autograd;
@@ -20,16 +20,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn loaded(name: &str, file: &str) -> Model {
-    let dir = fixture(name);
-    let mut model = Model::new(name, Device::Cpu).unwrap();
-    model
-        .load_weights(&dir.join(file))
-        .unwrap_or_else(|e| panic!("{name} {file}: {e}"));
-    model
-}
-
-fn close(got: f64, want: f64, tol: f64) -> bool {
-    (got - want).abs() <= tol * want.abs().max(1e-12)
+    common::loaded(name, &fixture(name), file)
 }
 
 /// Logits and features equal torchvision's for each weight file, then the dropout head of

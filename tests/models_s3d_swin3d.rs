@@ -11,11 +11,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{read_json, read_npy, rel_err};
+use common::{gradtrust_agrees, head_reproduces_logits, loaded, read_json, read_npy, rel_err};
 use gradtrust_video::models::{self, s3d, Model, Network};
-use gradtrust_video::scores::closed_form::fast_scores;
-use gradtrust_video::scores::gradtrust_autograd::gradtrust_autograd;
-use gradtrust_video::scores::ScoreName;
 use gradtrust_video::Error;
 use tch::{Device, Kind, Tensor};
 
@@ -30,14 +27,6 @@ const ZIP: &[&str] = &["state_zip.pth"];
 /// The reference fixture for `name` on a `batch`×3×`frames`×`size`×`size` input.
 fn fixture(name: &str, batch: u32, frames: u32, size: u32) -> PathBuf {
     common::model_fixture(name, batch, frames, size)
-}
-
-fn loaded(name: &str, dir: &std::path::Path, file: &str) -> Model {
-    let mut model = Model::new(name, Device::Cpu).unwrap();
-    model
-        .load_weights(&dir.join(file))
-        .unwrap_or_else(|e| panic!("{name} {file}: {e}"));
-    model
 }
 
 /// Logits and features within 1e-4 of torchvision for each weight file format given; returns
@@ -87,44 +76,6 @@ fn parameter_order(name: &str, dir: &std::path::Path) {
     eprintln!(
         "{name}: {} parameters, order as torchvision",
         model.num_params()
-    );
-}
-
-fn close(got: f64, want: f64, tol: f64) -> bool {
-    (got - want).abs() <= tol * want.abs().max(1e-12)
-}
-
-/// Closed-form GradTrust (from logits and features) equals the autograd one through the
-/// declared classifier (1e-5) and the reference's backward through the whole model (1e-4).
-fn gradtrust_agrees(name: &str, dir: &std::path::Path, model: &Model, fwd: &models::Forward) {
-    let closed = fast_scores(&fwd.logits, &fwd.features).unwrap();
-    let auto = gradtrust_autograd(&model.classifier(), &fwd.features).unwrap();
-    let full_model = read_json(&dir.join("scores.json"));
-    for (i, sample) in closed.iter().enumerate() {
-        let c = sample.get(ScoreName::GradTrust).unwrap();
-        let a = auto[i].unwrap();
-        assert!(
-            close(c, a, 1e-5),
-            "{name} sample {i}: closed {c} autograd {a}"
-        );
-        let full = full_model["samples"][i]["gradtrust_autograd_full"]
-            .as_f64()
-            .unwrap();
-        assert!(
-            close(c, full, 1e-4),
-            "{name} sample {i}: closed {c} full {full}"
-        );
-        eprintln!("{name} sample {i}: gradtrust closed {c:.6} autograd {a:.6} python {full:.6}");
-    }
-}
-
-/// The head without dropout on the head input reproduces the logits.
-fn head_reproduces_logits(name: &str, model: &Model, fwd: &models::Forward) {
-    let again = tch::no_grad(|| model.head(&fwd.head_input, false)).unwrap();
-    let err = rel_err(&again, &fwd.logits);
-    assert!(
-        err <= 1e-6,
-        "{name}: head(head_input) vs logits rel err {err}"
     );
 }
 

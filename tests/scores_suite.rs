@@ -9,7 +9,7 @@ use common::{cached_fixture, read_json, read_npy, run_python};
 use gradtrust_video::models::Model;
 use gradtrust_video::scores::engine::score_batch;
 use gradtrust_video::scores::{GradTrustMethod, ScoreName, ScoreOptions, ScoreSet};
-use tch::{Device, Tensor};
+use tch::Tensor;
 
 /// (model, batch, frames, size) of the fixture each family's suite parity runs on.
 type Fixture = (&'static str, u32, u32, u32);
@@ -44,9 +44,7 @@ fn suite_reference(fx: Fixture, temperature: f64, epsilon: f64) -> serde_json::V
 }
 
 fn loaded_from(dir: &std::path::Path, name: &str) -> Model {
-    let mut model = Model::new(name, Device::Cpu).unwrap();
-    model.load_weights(&dir.join("state_zip.pth")).unwrap();
-    model
+    common::loaded(name, dir, "state_zip.pth")
 }
 
 fn loaded(name: &str) -> Model {

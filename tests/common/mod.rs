@@ -125,3 +125,61 @@ pub fn model_fixture(name: &str, batch: u32, frames: u32, size: u32) -> PathBuf 
         );
     })
 }
+
+pub fn close(got: f64, want: f64, tol: f64) -> bool {
+    (got - want).abs() <= tol * want.abs().max(1e-12)
+}
+
+/// A model with the weights `dir/file`, strictly loaded.
+pub fn loaded(name: &str, dir: &Path, file: &str) -> gradtrust_video::models::Model {
+    let mut model = gradtrust_video::models::Model::new(name, tch::Device::Cpu).unwrap();
+    model
+        .load_weights(&dir.join(file))
+        .unwrap_or_else(|e| panic!("{name} {file}: {e}"));
+    model
+}
+
+/// Closed-form GradTrust (from logits and features) equals the autograd one through the
+/// declared classifier (1e-5) and the reference's backward through the whole model (1e-4,
+/// `scores.json` of the fixture).
+pub fn gradtrust_agrees(
+    name: &str,
+    dir: &Path,
+    model: &gradtrust_video::models::Model,
+    fwd: &gradtrust_video::models::Forward,
+) {
+    use gradtrust_video::scores::{closed_form, gradtrust_autograd, ScoreName};
+    let closed = closed_form::fast_scores(&fwd.logits, &fwd.features).unwrap();
+    let auto = gradtrust_autograd::gradtrust_autograd(&model.classifier(), &fwd.features).unwrap();
+    let full_model = read_json(&dir.join("scores.json"));
+    for (i, sample) in closed.iter().enumerate() {
+        let c = sample.get(ScoreName::GradTrust).unwrap();
+        let a = auto[i].unwrap();
+        assert!(
+            close(c, a, 1e-5),
+            "{name} sample {i}: closed {c} autograd {a}"
+        );
+        let full = full_model["samples"][i]["gradtrust_autograd_full"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            close(c, full, 1e-4),
+            "{name} sample {i}: closed {c} full {full}"
+        );
+        eprintln!("{name} sample {i}: gradtrust closed {c:.6} autograd {a:.6} python {full:.6}");
+    }
+}
+
+/// The head without dropout, on the forward's head input, reproduces the logits.
+pub fn head_reproduces_logits(
+    name: &str,
+    model: &gradtrust_video::models::Model,
+    fwd: &gradtrust_video::models::Forward,
+) {
+    let again = tch::no_grad(|| model.head(&fwd.head_input, false)).unwrap();
+    let err = rel_err(&again, &fwd.logits);
+    assert!(
+        err <= 1e-6,
+        "{name}: head(head_input) vs logits rel err {err}"
+    );
+}
