@@ -125,12 +125,18 @@ struct ScoreArgs {
 #[derive(Args, Debug)]
 struct ListArgs {
     /// The list of videos: Kinetics CSV (label,youtube_id,time_start,time_end,split),
-    /// `path,label` CSV (label = class name or index) or `path label_index` lines.
+    /// `path,label` CSV (label = class name or index), `path label_index` lines, or ImageNet's
+    /// validation ground truth (one class per line for ILSVRC2012_val_{line:08}.JPEG).
     #[arg(long)]
     list: PathBuf,
     /// List format; detected from the first line when not given.
-    #[arg(long, value_parser = ["kinetics", "csv", "space"])]
+    #[arg(long, value_parser = ["kinetics", "csv", "space", "imagenet"])]
     format: Option<String>,
+    /// ImageNet: the devkit's synset mapping (line k: the WordNet id of ILSVRC2012_ID k), so
+    /// the ground truth's 1-based devkit IDs become torchvision classes. Without it the
+    /// ground truth holds torchvision's 0-based class indices.
+    #[arg(long)]
+    synsets: Option<PathBuf>,
     /// Where the videos are: Kinetics clips `{youtube_id}_{start:06}_{end:06}.{mp4,mkv,webm,avi}`
     /// flat or in `<label>/` folders; relative paths of the other lists. Default: the list's
     /// directory.
@@ -145,7 +151,13 @@ impl ListArgs {
             .as_deref()
             .map(str::parse::<lists::ListFormat>)
             .transpose()?;
-        let (_, entries) = lists::read_list(&self.list, format, self.root.as_deref(), labels)?;
+        let (_, entries) = lists::read_list(
+            &self.list,
+            format,
+            self.root.as_deref(),
+            labels,
+            self.synsets.as_deref(),
+        )?;
         Ok(entries)
     }
 }
@@ -215,7 +227,7 @@ struct MergeArgs {
     #[arg(long)]
     list: Option<PathBuf>,
     /// List format; detected when not given.
-    #[arg(long, value_parser = ["kinetics", "csv", "space"])]
+    #[arg(long, value_parser = ["kinetics", "csv", "space", "imagenet"])]
     format: Option<String>,
     /// As for batch (file resolution does not matter to merge, ids do).
     #[arg(long)]
@@ -588,6 +600,8 @@ fn merge(args: MergeArgs) -> anyhow::Result<()> {
                 format,
                 args.root.as_deref(),
                 crate::labels::LabelSet::Kinetics400,
+                // Ids do not depend on the classes.
+                None,
             )?;
             if let Some(n) = args.limit {
                 entries.truncate(n);

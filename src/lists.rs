@@ -1,6 +1,6 @@
 //! Lists of videos to run (shared/spec/data-and-eval.md): the Kinetics annotation CSV, a
-//! `path,label` CSV and the space-separated `path label_index` list, and where each entry's
-//! file is. Reading never stops at a bad row: the row becomes an [`Entry`] with an error,
+//! `path,label` CSV, the space-separated `path label_index` list and ImageNet's validation
+//! ground-truth file, and where each entry's file is. Reading never stops at a bad row: the row becomes an [`Entry`] with an error,
 //! which the batch run reports as an output row.
 use std::collections::HashMap;
 use std::fmt;
@@ -21,6 +21,10 @@ pub enum ListFormat {
     Csv,
     /// `path label_index`, one per line.
     Space,
+    /// ImageNet validation ground truth: line k is the class of `ILSVRC2012_val_{k:08}.JPEG`
+    /// (a 1-based devkit ILSVRC2012_ID mapped through a synset file when one is given, else
+    /// torchvision's 0-based class index).
+    Imagenet,
 }
 
 impl ListFormat {
@@ -29,6 +33,7 @@ impl ListFormat {
             ListFormat::Kinetics => "kinetics",
             ListFormat::Csv => "csv",
             ListFormat::Space => "space",
+            ListFormat::Imagenet => "imagenet",
         }
     }
 }
@@ -43,14 +48,19 @@ impl FromStr for ListFormat {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        [ListFormat::Kinetics, ListFormat::Csv, ListFormat::Space]
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown list format {s:?}; known: kinetics, csv, space"
-                ))
-            })
+        [
+            ListFormat::Kinetics,
+            ListFormat::Csv,
+            ListFormat::Space,
+            ListFormat::Imagenet,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown list format {s:?}; known: kinetics, csv, space, imagenet"
+            ))
+        })
     }
 }
 
@@ -80,6 +90,7 @@ pub fn read_list(
     format: Option<ListFormat>,
     root: Option<&Path>,
     labels: LabelSet,
+    synsets: Option<&Path>,
 ) -> Result<(ListFormat, Vec<Entry>)> {
     let bytes = std::fs::read(list).map_err(|e| Error::io(list, e))?;
     let text = String::from_utf8(bytes)
@@ -99,6 +110,7 @@ pub fn read_list(
         ListFormat::Kinetics => parse_kinetics(list, text, &root, labels)?,
         ListFormat::Csv => parse_csv(text, &root, labels),
         ListFormat::Space => parse_space(text, &root, labels),
+        ListFormat::Imagenet => parse_imagenet(text, &root, labels, synsets)?,
     };
     dedup_ids(&mut entries);
     Ok((format, entries))
@@ -114,6 +126,9 @@ pub fn detect(text: &str) -> Option<ListFormat> {
     }
     if fields.len() >= 2 {
         return Some(ListFormat::Csv);
+    }
+    if first.trim().parse::<u32>().is_ok() {
+        return Some(ListFormat::Imagenet);
     }
     Some(ListFormat::Space)
 }
@@ -167,6 +182,81 @@ fn entry(position: usize, line: usize, id: String) -> Entry {
         label: None,
         error: None,
     }
+}
+
+/// torchvision's index of each devkit ILSVRC2012_ID (1-based, the file's line order): the
+/// rank of its WordNet id among all of them, torchvision's classes being the sorted ids.
+fn devkit_to_torchvision(synsets: &Path) -> Result<Vec<usize>> {
+    let text = std::fs::read_to_string(synsets).map_err(|e| Error::io(synsets, e))?;
+    let wnids: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    if wnids.len() != 1000 || !wnids.iter().all(|w| w.starts_with('n')) {
+        return Err(Error::Invalid(format!(
+            "{}: expected 1000 lines starting with a WordNet id (n01440764 …), found {} ids",
+            synsets.display(),
+            wnids.len()
+        )));
+    }
+    let mut sorted = wnids.clone();
+    sorted.sort_unstable();
+    Ok(wnids
+        .iter()
+        .map(|w| sorted.binary_search(w).unwrap_or(0))
+        .collect())
+}
+
+fn parse_imagenet(
+    text: &str,
+    root: &Path,
+    labels: LabelSet,
+    synsets: Option<&Path>,
+) -> Result<Vec<Entry>> {
+    let mapping = synsets.map(devkit_to_torchvision).transpose()?;
+    let mut entries = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let id = format!("ILSVRC2012_val_{line:08}");
+        let mut e = entry(entries.len(), line, id.clone());
+        let class = trimmed.parse::<usize>().ok().and_then(|v| match &mapping {
+            Some(m) => v.checked_sub(1).and_then(|k| m.get(k).copied()),
+            None => (v < labels.len()).then_some(v),
+        });
+        match class {
+            Some(c) => {
+                e.label_index = Some(c);
+                e.label = labels.name(c).map(str::to_string);
+            }
+            None => {
+                e.error = Some(format!(
+                    "line {line}: class {trimmed:?} is not {}",
+                    if mapping.is_some() {
+                        "a devkit ILSVRC2012_ID in 1..=1000"
+                    } else {
+                        "a class index in 0..1000 (give --synsets for devkit IDs)"
+                    }
+                ))
+            }
+        }
+        let found = ["JPEG", "jpeg", "jpg", "JPG", "png", "PNG"]
+            .iter()
+            .map(|ext| root.join(format!("{id}.{ext}")))
+            .find(|p| p.is_file());
+        match found {
+            Some(p) => e.path = Some(p),
+            None if e.error.is_none() => {
+                e.error = Some(format!("{}: no {id}.JPEG", root.display()))
+            }
+            None => {}
+        }
+        entries.push(e);
+    }
+    Ok(entries)
 }
 
 fn parse_kinetics(list: &Path, text: &str, root: &Path, labels: LabelSet) -> Result<Vec<Entry>> {
@@ -516,7 +606,7 @@ mod tests {
             not a class,abc2,1,11,val,0\n\
             abseiling,short\n";
         let l = list(r, "val.csv", text);
-        let (format, e) = read_list(&l, None, None, K).unwrap();
+        let (format, e) = read_list(&l, None, None, K, None).unwrap();
         assert_eq!(format, ListFormat::Kinetics);
         assert_eq!(e.len(), 6);
         assert_eq!(e[0].id, "abc_000001_000011");
@@ -576,7 +666,7 @@ mod tests {
             "k.csv",
             "label,youtube_id,split\nabseiling,abc,val\n",
         );
-        let err = read_list(&l, Some(ListFormat::Kinetics), None, K)
+        let err = read_list(&l, Some(ListFormat::Kinetics), None, K, None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -597,7 +687,7 @@ mod tests {
             y.mp4,400\n\
             ,abseiling\n";
         let l = list(r, "l.csv", csv_text);
-        let (format, e) = read_list(&l, None, None, K).unwrap();
+        let (format, e) = read_list(&l, None, None, K, None).unwrap();
         assert_eq!(format, ListFormat::Csv);
         assert_eq!(e.len(), 6);
         assert_eq!(e[1].id, "def_000002_000012");
@@ -617,7 +707,7 @@ mod tests {
             # a comment\n\
             lonely.mp4\n";
         let l = list(r, "l.txt", space);
-        let (format, e) = read_list(&l, None, Some(Path::new("/data")), K).unwrap();
+        let (format, e) = read_list(&l, None, Some(Path::new("/data")), K, None).unwrap();
         assert_eq!(format, ListFormat::Space);
         assert_eq!(
             e[0].path.as_deref(),
@@ -635,7 +725,7 @@ mod tests {
     fn duplicate_ids_stay_unique() {
         let dir = tempfile::tempdir().unwrap();
         let l = list(dir.path(), "l.txt", "a/v.mp4 1\nb/v.mp4 2\na/v.mp4 3\n");
-        let (_, e) = read_list(&l, None, None, K).unwrap();
+        let (_, e) = read_list(&l, None, None, K, None).unwrap();
         let ids: std::collections::HashSet<_> = e.iter().map(|x| x.id.clone()).collect();
         assert_eq!(ids.len(), 3);
         assert!(e[2]

@@ -1,7 +1,8 @@
 //! The batch run's wiring (no stage logic of its own):
 //!
 //! ```text
-//! list entries ─▶ decode workers (N threads, clips::load_clips)
+//! list entries ─▶ decode workers (N threads, clips::load_clips; images::load_image for an
+//!                 image model)
 //!                    │  bounded channel of decoded videos (backpressure: at most
 //!                    ▼  `queue` videos wait, so memory does not grow with the list)
 //!                 one model stage per device: greedily batches clips across videos up to
@@ -28,6 +29,7 @@ use tch::Device;
 
 use crate::clips::{self, VideoClips};
 use crate::lists::Entry;
+use crate::models::InputKind;
 use crate::models::{self, Model};
 use crate::preset::Preset;
 use crate::rows::{self, Row, RowWriter, VideoInfo};
@@ -308,7 +310,14 @@ fn decode(
         return Err(fail("no file", 0.0));
     };
     let t = Instant::now();
-    match clips::load_clips(&path, preset) {
+    // An image model scores each listed image as a one-frame clip (ImageNet validation).
+    let is_image = crate::models::spec(model).is_ok_and(|s| s.input == InputKind::Image);
+    let loaded = if is_image {
+        crate::images::load_image(&path, preset)
+    } else {
+        clips::load_clips(&path, preset)
+    };
+    match loaded {
         Ok(clips) => Ok(Decoded {
             seq: job.seq,
             info,
