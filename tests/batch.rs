@@ -584,3 +584,72 @@ fn bad_flags_and_lists_fail_naming_them() {
         assert!(!out.exists());
     }
 }
+
+/// `eval` on a batch run's output writes every table and plot. Labels are chosen so that
+/// half the videos are predicted right (the seeded model knows no Kinetics classes): each
+/// video of the reference run is relisted with its own prediction or another class.
+#[test]
+fn eval_on_batch_output_writes_every_file() {
+    let dir = fixtures();
+    let (reference, _) = reference();
+    let rows = read_rows(reference);
+    let mut list = String::from("path,label\n");
+    let mut n = 0;
+    for row in rows.values().filter(|r| r["level"] == "video" && r["status"] == "ok") {
+        let pred: usize = row["pred_index"].parse().unwrap();
+        let label = if n % 2 == 0 { pred } else { (pred + 1) % 400 };
+        let path = dir.join(&row["path"]);
+        list.push_str(&format!("\"{}\",{label}\n", path.display()));
+        n += 1;
+    }
+    assert!(n >= 20, "{n} ok videos");
+    std::fs::write(dir.join("eval-list.csv"), list).unwrap();
+    let out = dir.join("runs/eval.csv");
+    let _ = std::fs::remove_file(&out);
+    let output = batch(&dir, "eval-list.csv", &out, &QUICK);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    let report = dir.join("runs/eval-report");
+    let _ = std::fs::remove_dir_all(&report);
+    let eval = Command::new(common::bin())
+        .arg("eval")
+        .arg(&out)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let table = String::from_utf8_lossy(&eval.stdout);
+    assert!(table.contains("gradtrust") && table.contains("r3d_18"), "{table}");
+    let mut files = vec![
+        "metrics.csv".to_string(),
+        "metrics.json".to_string(),
+        "report.md".to_string(),
+    ];
+    for plot in ["scatter", "risk_coverage", "roc", "histograms"] {
+        for ext in ["svg", "png"] {
+            files.push(format!("r3d_18_{plot}.{ext}"));
+        }
+    }
+    for f in &files {
+        let path = report.join(f);
+        let len = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .len();
+        assert!(len > 100, "{f}: {len} bytes");
+        if f.ends_with(".png") {
+            let decoder = png::Decoder::new(std::fs::File::open(&path).unwrap());
+            let mut reader = decoder.read_info().unwrap();
+            let mut buf = vec![0; reader.output_buffer_size()];
+            let info = reader.next_frame(&mut buf).unwrap();
+            let mut colours: Vec<&[u8]> = buf[..info.buffer_size()]
+                .chunks(info.color_type.samples())
+                .collect();
+            colours.sort_unstable();
+            colours.dedup();
+            assert!(colours.len() > 50, "{f}: only {} colours", colours.len());
+        }
+    }
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(md.contains("AUROC") && md.contains("r3d_18"), "{md}");
+}
