@@ -595,7 +595,10 @@ fn eval_on_batch_output_writes_every_file() {
     let rows = read_rows(reference);
     let mut list = String::from("path,label\n");
     let mut n = 0;
-    for row in rows.values().filter(|r| r["level"] == "video" && r["status"] == "ok") {
+    for row in rows
+        .values()
+        .filter(|r| r["level"] == "video" && r["status"] == "ok")
+    {
         let pred: usize = row["pred_index"].parse().unwrap();
         let label = if n % 2 == 0 { pred } else { (pred + 1) % 400 };
         let path = dir.join(&row["path"]);
@@ -620,7 +623,10 @@ fn eval_on_batch_output_writes_every_file() {
         .unwrap();
     assert!(eval.status.success(), "{}", stderr(&eval));
     let table = String::from_utf8_lossy(&eval.stdout);
-    assert!(table.contains("gradtrust") && table.contains("r3d_18"), "{table}");
+    assert!(
+        table.contains("gradtrust") && table.contains("r3d_18"),
+        "{table}"
+    );
     let mut files = vec![
         "metrics.csv".to_string(),
         "metrics.json".to_string(),

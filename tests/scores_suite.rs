@@ -3,7 +3,7 @@
 //! the model's own forward, and batched = one at a time.
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::{cached_fixture, read_json, read_npy, run_python};
 use gradtrust_video::models::Model;
@@ -19,10 +19,14 @@ fn model_fixture(name: &str) -> PathBuf {
 }
 
 /// The reference's backward-based scores for a fixture, cached beside it.
-fn suite_reference(fx: Fixture, temperature: f64, epsilon: f64) -> serde_json::Value {
-    let (name, batch, frames, size) = fx;
-    let fixture = common::model_fixture(name, batch, frames, size);
-    let key = format!("suite-{name}-b{batch}-t{frames}-s{size}-T{temperature}-eps{epsilon}");
+fn suite_reference(
+    name: &str,
+    fixture: &Path,
+    temperature: f64,
+    epsilon: f64,
+) -> serde_json::Value {
+    let tag = fixture.file_name().unwrap().to_string_lossy();
+    let key = format!("suite-{tag}-T{temperature}-eps{epsilon}");
     let dir = cached_fixture(&key, |dir| {
         run_python(
             "suite_reference.py",
@@ -57,16 +61,20 @@ fn rel(got: f64, want: f64) -> f64 {
 
 fn check_suite(fx: Fixture, temperature: f64, epsilon: f64) {
     let (name, batch, frames, size) = fx;
-    let reference = suite_reference(fx, temperature, epsilon);
     let dir = common::model_fixture(name, batch, frames, size);
-    let model = loaded_from(&dir, name);
+    check_suite_on(name, &dir, batch, temperature, epsilon);
+}
+
+fn check_suite_on(name: &str, dir: &Path, batch: u32, temperature: f64, epsilon: f64) {
+    let reference = suite_reference(name, dir, temperature, epsilon);
+    let model = loaded_from(dir, name);
     let input = read_npy(&dir.join("input.npy"));
     let opts = ScoreOptions {
         odin_temperature: temperature,
         odin_epsilon: epsilon,
         ..ScoreOptions::default()
     };
-    let n = 400.0;
+    let n = model.spec().num_classes() as f64;
     let rows = batch as usize;
     let scored = score_batch(&model, &input, &[0..rows], &ScoreSet::all(), &opts).unwrap();
     let rows: Vec<(
@@ -138,6 +146,40 @@ fn swin3d_t_suite_matches_reference() {
 #[test]
 fn mvit_v2_s_suite_matches_reference() {
     check_suite(("mvit_v2_s", 1, 16, 224), 100.0, 0.0014);
+}
+
+/// Image models (single-frame clips): a ResNet, VGG's two-dropout head, ViT, and MaxViT's
+/// classifier without bias.
+#[test]
+fn image_models_suite_matches_reference() {
+    for name in ["resnet18", "vgg11_bn"] {
+        let dir = common::model_fixture(name, 1, 1, 224);
+        check_suite_on(name, &dir, 1, 100.0, 0.0014);
+    }
+    for name in ["vit_b_16", "maxvit_t"] {
+        // Fixtures of tests/images_transformers.rs.
+        // The fixtures of tests/images_transformers.rs (same key, same files: vit_b_16's
+        // includes the legacy format).
+        let dir = cached_fixture(&format!("image-{name}-seed0-b1-s224"), |d| {
+            let mut args = vec![
+                "--model",
+                name,
+                "--out",
+                d.to_str().unwrap(),
+                "--seed",
+                "0",
+                "--batch",
+                "1",
+                "--size",
+                "224",
+            ];
+            if name == "vit_b_16" {
+                args.push("--legacy");
+            }
+            run_python("image_model_fixture.py", &args);
+        });
+        check_suite_on(name, &dir, 1, 100.0, 0.0014);
+    }
 }
 
 #[test]

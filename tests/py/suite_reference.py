@@ -7,7 +7,8 @@ model over all rows of the input, treated as the clips of one video).
   suite_reference.py --model NAME --fixture DIR --out scores.json [--temperature 100]
                      [--epsilon 0.0014] [--passes 10] [--threads 2]
 
-DIR is a model_fixture.py output (state_zip.pth, input.npy). Writes
+DIR is a model_fixture.py (or image_model_fixture.py) output (state_zip.pth, input.npy);
+NAME a torchvision video model or image classifier. Writes
   {"samples": [{"odin", "purview_initial", "purview_final", "mc_dropout",
                 "mc_dropout_no_dropout"}, ...],
    "video": {"odin", "purview_initial", "purview_final"},
@@ -83,11 +84,16 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
 
-    model = getattr(torchvision.models.video, a.model)(weights=None)
+    video = hasattr(torchvision.models.video, a.model)
+    family = torchvision.models.video if video else torchvision.models
+    model = getattr(family, a.model)(weights=None)
     sd = torch.load(os.path.join(a.fixture, "state_zip.pth"), weights_only=True)
     model.load_state_dict(sd)
     model.eval()
     x = torch.from_numpy(np.load(os.path.join(a.fixture, "input.npy")))
+    if not video:
+        # Image models: the fixture's single-frame clips [B, 3, 1, H, W] as images.
+        x = x[:, :, 0]
 
     samples = []
     for i in range(x.shape[0]):
