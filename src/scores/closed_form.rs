@@ -87,7 +87,7 @@ pub fn fast_scores(logits: &Tensor, features: &Tensor) -> Result<Vec<SampleScore
         .map(|row| {
             let mut s = SampleScores::default();
             let degenerate = row[8] <= 0.0;
-            for (name, &v) in ScoreName::FAST.iter().zip(row) {
+            for (name, &v) in ScoreName::ALL[..ScoreName::CLOSED_FORM].iter().zip(row) {
                 let v = if *name == ScoreName::GradTrust && degenerate {
                     None
                 } else {

@@ -35,19 +35,12 @@ pub enum ScoreName {
 }
 
 impl ScoreName {
-    /// The scores one forward gives, in output order.
-    pub const FAST: [ScoreName; 8] = [
-        ScoreName::GradTrust,
-        ScoreName::Softmax,
-        ScoreName::Entropy,
-        ScoreName::Margin,
-        ScoreName::LogLikelihood,
-        ScoreName::Energy,
-        ScoreName::NegBrier,
-        ScoreName::GradNorm,
-    ];
+    /// How many of [`ScoreName::ALL`], from the start, `closed_form` computes.
+    pub const CLOSED_FORM: usize = 8;
 
     /// Every score, in output order.
+    /// The first eight are the closed forms of one forward's logits and features
+    /// ([`ScoreName::CLOSED_FORM`]).
     pub const ALL: [ScoreName; 12] = [
         ScoreName::GradTrust,
         ScoreName::Softmax,
