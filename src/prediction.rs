@@ -2,6 +2,8 @@
 //! clip-averaged model (`z_video = mean_k z_k`, `h_video = mean_k h_k`, exact for a linear
 //! head); torchvision's protocol (sum of clip softmaxes) is reported beside it so published
 //! accuracies can be compared.
+use std::ops::Range;
+
 use tch::{Kind, Tensor};
 
 use crate::Result;
@@ -38,12 +40,11 @@ pub fn top_k(logits: &Tensor, k: i64) -> Result<Vec<Vec<Ranked>>> {
     top_k_of_probs(&logits.f_softmax(1, Kind::Float)?, k)
 }
 
-/// The clip-averaged model's inputs: `(z_video [1, N], h_video [1, D])`.
-pub fn video_mean(logits: &Tensor, features: &Tensor) -> Result<(Tensor, Tensor)> {
-    Ok((
-        logits.f_mean_dim(&[0i64][..], true, None)?,
-        features.f_mean_dim(&[0i64][..], true, None)?,
-    ))
+/// The clip-averaged model's input of one video: the mean over the rows `clips` of a batch
+/// (logits `[B, N]` → `z_video [1, N]`, features → `h_video`, head inputs likewise).
+pub fn video_mean(t: &Tensor, clips: &Range<usize>) -> Result<Tensor> {
+    Ok(t.f_narrow(0, clips.start as i64, clips.len() as i64)?
+        .f_mean_dim(&[0i64][..], true, None)?)
 }
 
 /// torchvision's video protocol: classes ranked by the sum of clip softmaxes; `prob` is that
@@ -64,7 +65,10 @@ mod tests {
         // Clip 1 is confident in class 0, clip 2 mildly prefers class 1.
         let z = Tensor::from_slice(&[10.0f32, 0.0, 0.0, 0.0, 0.5, 0.0]).view([2, 3]);
         let h = Tensor::from_slice(&[1.0f32, 3.0]).view([2, 1]);
-        let (zv, hv) = video_mean(&z, &h).unwrap();
+        let (zv, hv) = (
+            video_mean(&z, &(0..2)).unwrap(),
+            video_mean(&h, &(0..2)).unwrap(),
+        );
         assert_eq!(
             Vec::<f32>::try_from(zv.flatten(0, -1)).unwrap(),
             vec![5.0, 0.25, 0.0]

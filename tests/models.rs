@@ -119,7 +119,9 @@ fn scores_parity(name: &str) {
         );
     }
     // Video level: the clip-averaged model, and both fusions' top-5.
-    let (zv, hv) = prediction::video_mean(&logits, &features).unwrap();
+    let clips = 0..logits.size()[0] as usize;
+    let zv = prediction::video_mean(&logits, &clips).unwrap();
+    let hv = prediction::video_mean(&features, &clips).unwrap();
     let indices = |ranked: Vec<prediction::Ranked>| -> Vec<u64> {
         ranked.into_iter().map(|r| r.index as u64).collect()
     };

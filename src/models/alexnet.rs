@@ -59,8 +59,8 @@ impl Network for AlexNet {
         let xs = max_pool(&self.convs[1].forward(&xs)?.f_relu()?)?;
         let xs = self.convs[2].forward(&xs)?.f_relu()?;
         let xs = self.convs[3].forward(&xs)?.f_relu()?;
-        let xs = max_pool(&self.convs[4].forward(&xs)?.f_relu()?)?; // [B, 256, h, w]
-                                                                    // AdaptiveAvgPool2d((6, 6)), flatten → [B, 9216]
+        let xs = max_pool(&self.convs[4].forward(&xs)?.f_relu()?)?;
+        // [B, 256, h, w] → AdaptiveAvgPool2d((6, 6)), flatten → [B, 9216]
         let head_input = xs.f_adaptive_avg_pool2d([6, 6])?.f_flatten(1, -1)?;
         let features = self.penultimate(&head_input, false)?; // [B, 4096]
         let logits = self.fc3.forward(&features)?;

@@ -21,6 +21,7 @@ use super::{
     ScoreName, ScoreOptions, ScoreSet,
 };
 use crate::models::{Forward, Model};
+use crate::prediction::video_mean;
 use crate::{Error, Result};
 
 /// What a scored batch gives: the forward's tensors (detached) and the scores per clip and
@@ -190,11 +191,6 @@ pub fn score_batch(
         clips,
         videos: out_videos,
     })
-}
-
-fn video_mean(t: &Tensor, r: &Range<usize>) -> Result<Tensor> {
-    Ok(t.f_narrow(0, r.start as i64, r.len() as i64)?
-        .f_mean_dim(&[0i64][..], true, None)?)
 }
 
 fn purview_of(
