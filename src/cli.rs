@@ -94,17 +94,8 @@ struct ScoreArgs {
     /// Video file, or an image (JPEG, PNG, anything FFmpeg decodes as a single picture),
     /// scored as a one-frame clip. Which one is decided by FFmpeg's demuxer, not the extension.
     clip: PathBuf,
-    /// torchvision model name. Default: r3d_18 for a video, resnet18 for an image.
-    #[arg(long)]
-    model: Option<String>,
-    /// Weight file (.pth as torchvision publishes it, or .safetensors). Default:
-    /// MODELS_DIR/<torchvision file name>, downloaded if absent.
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// Another of the model's torchvision files, looked for and downloaded instead of the
-    /// default (swin3d_b_22k-7c6ae6fa.pth for swin3d_b).
-    #[arg(long, conflicts_with = "weights")]
-    weights_file: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// cpu, cuda or cuda:N. Default: cuda when available.
     #[arg(long)]
     device: Option<String>,
@@ -118,8 +109,101 @@ struct ScoreArgs {
     scores: String,
     #[command(flatten)]
     score_options: ScoreOptionArgs,
+}
+
+/// Which network, from which file, with which class names.
+#[derive(Args, Debug)]
+struct ModelArgs {
+    /// torchvision architecture name, or `torchscript` for a TorchScript module (with
+    /// --weights and --preset). Default: r3d_18 for a video, resnet18 for an image.
+    #[arg(
+        long,
+        requires_if("torchscript", "preset"),
+        requires_if("torchscript", "weights")
+    )]
+    model: Option<String>,
+    /// Weight file: a torchvision .pth (or .safetensors), a fine-tuned state dict with any
+    /// class count, a training checkpoint ({'epoch', 'state_dict', 'optimizer', …}, keys
+    /// with `module.` or `model.` prefixes), or with --model torchscript a torch.jit.save
+    /// archive. Default: MODELS_DIR/<torchvision file name>, downloaded if absent.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Another of the model's torchvision files, looked for and downloaded instead of the
+    /// default (swin3d_b_22k-7c6ae6fa.pth for swin3d_b).
+    #[arg(long, conflicts_with = "weights")]
+    weights_file: Option<String>,
+    /// The checkpoint key holding the state dict (e.g. `model_ema`), when the file holds
+    /// several or the search should not choose.
+    #[arg(long)]
+    weights_key: Option<String>,
+    /// Class names: one per line, `index name` lines (UCF101's classInd.txt), or a JSON
+    /// array. Their count must equal the checkpoint's classes. Default: Kinetics-400 or
+    /// ImageNet-1k for torchvision's class counts, else class_<i>.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// With --model torchscript: the built-in model or family whose preset (resize, crop,
+    /// normalization, clip protocol) the module takes, e.g. mc3_18, swin3d, imagenet.
+    #[arg(long)]
+    preset: Option<String>,
+    /// With --model torchscript: the classifier parameter (default: the last 2-D parameter
+    /// with N rows).
+    #[arg(long)]
+    classifier: Option<String>,
     #[command(flatten)]
     weights_source: WeightsArgs,
+}
+
+const TORCHSCRIPT: &str = "torchscript";
+
+impl ModelArgs {
+    /// The architecture `name` names, its preset and input kind; nothing is read or fetched.
+    fn arch(&self, name: &str) -> anyhow::Result<(models::Arch, crate::preset::Preset, InputKind)> {
+        if name == TORCHSCRIPT {
+            let preset = self.preset.clone().unwrap_or_default();
+            let (p, input) = models::borrowed_preset(&preset)?;
+            return Ok((
+                models::Arch::TorchScript {
+                    preset,
+                    classifier: self.classifier.clone(),
+                },
+                p,
+                input,
+            ));
+        }
+        if self.preset.is_some() || self.classifier.is_some() {
+            bail!(
+                "--preset and --classifier are for --model {TORCHSCRIPT}; model {name} has its own preset and classifier"
+            );
+        }
+        let spec = models::spec(name)?;
+        Ok((models::Arch::Registry(spec), (spec.preset)(), spec.input))
+    }
+
+    /// The full request: the weight file resolved (looked for, downloaded with its checksum
+    /// checked), the label file read.
+    fn request(&self, arch: models::Arch) -> anyhow::Result<models::ModelRequest> {
+        let labels = self
+            .labels
+            .as_deref()
+            .map(crate::labels::Labels::read)
+            .transpose()?;
+        let weights = match &arch {
+            models::Arch::Registry(spec) => source(
+                &self.weights_source,
+                self.weights.clone(),
+                self.weights_file.clone(),
+            )
+            .resolve(spec)?,
+            // clap requires --weights with torchscript.
+            models::Arch::TorchScript { .. } => self.weights.clone().unwrap_or_default(),
+        };
+        Ok(models::ModelRequest {
+            arch,
+            weights,
+            weights_key: self.weights_key.clone(),
+            labels,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -145,7 +229,7 @@ struct ListArgs {
 }
 
 impl ListArgs {
-    fn read(&self, labels: crate::labels::LabelSet) -> anyhow::Result<Vec<lists::Entry>> {
+    fn read(&self, labels: &crate::labels::Labels) -> anyhow::Result<Vec<lists::Entry>> {
         let format = self
             .format
             .as_deref()
@@ -166,17 +250,8 @@ impl ListArgs {
 struct BatchArgs {
     #[command(flatten)]
     list: ListArgs,
-    /// torchvision model name.
-    #[arg(long, default_value = "r3d_18")]
-    model: String,
-    /// Weight file (.pth as torchvision publishes it, or .safetensors). Default:
-    /// MODELS_DIR/<torchvision file name>, downloaded if absent.
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// Another of the model's torchvision files, looked for and downloaded instead of the
-    /// default.
-    #[arg(long, conflicts_with = "weights")]
-    weights_file: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Results file: CSV, or JSON Lines when it ends in `.jsonl`.
     #[arg(long)]
     out: PathBuf,
@@ -212,8 +287,6 @@ struct BatchArgs {
     /// Continue --out: skip the videos whose rows are complete in it.
     #[arg(long)]
     resume: bool,
-    #[command(flatten)]
-    weights_source: WeightsArgs,
 }
 
 #[derive(Args, Debug)]
@@ -325,21 +398,22 @@ const DEFAULT_IMAGE_MODEL: &str = "resnet18";
 fn check_input_kind(
     path: &std::path::Path,
     kind: MediaKind,
-    spec: &models::ModelSpec,
+    name: &str,
+    input: InputKind,
 ) -> anyhow::Result<()> {
-    match (kind, spec.input) {
+    match (kind, input) {
         (MediaKind::Video, InputKind::Video) | (MediaKind::Image, InputKind::Image) => Ok(()),
         (MediaKind::Image, InputKind::Video) => bail!(
             "{}: is an image, but model {} is a video model (Kinetics-400 clips); use an image \
              model, e.g. --model {DEFAULT_IMAGE_MODEL}",
             path.display(),
-            spec.name
+            name
         ),
         (MediaKind::Video, InputKind::Image) => bail!(
             "{}: is a video, but model {} is an image model (ImageNet); use a video model, \
              e.g. --model {DEFAULT_VIDEO_MODEL}",
             path.display(),
-            spec.name
+            name
         ),
     }
 }
@@ -353,31 +427,24 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
     let opts = args.score_options.options()?;
     // Decode first: a bad clip is reported before any weights are loaded or downloaded.
     let kind = decode::media_kind(&args.clip)?;
-    let spec = models::spec(args.model.as_deref().unwrap_or(match kind {
+    let name = args.model.model.as_deref().unwrap_or(match kind {
         MediaKind::Video => DEFAULT_VIDEO_MODEL,
         MediaKind::Image => DEFAULT_IMAGE_MODEL,
-    }))?;
-    check_input_kind(&args.clip, kind, spec)?;
-    let preset = (spec.preset)();
+    });
+    let (arch, preset, input) = args.model.arch(name)?;
+    check_input_kind(&args.clip, kind, name, input)?;
     let video = match kind {
         MediaKind::Video => clips::load_clips(&args.clip, &preset)?,
         MediaKind::Image => images::load_image(&args.clip, &preset)?,
     };
-    let weights = source(
-        &args.weights_source,
-        args.weights.clone(),
-        args.weights_file.clone(),
-    )
-    .resolve(spec)?;
-    let mut model = Model::new(spec.name, device)?;
-    model.load_weights(&weights)?;
+    let model = Model::load(&args.model.request(arch)?, device)?;
     let report = scoring::score_video(&model, &args.clip, &video, &set, &opts)
         .with_context(|| format!("{}: scoring failed", args.clip.display()))?;
     if args.json {
-        let text = serde_json::to_string_pretty(&output::report_json(&report, spec.labels))?;
+        let text = serde_json::to_string_pretty(&output::report_json(&report, model.labels()))?;
         println!("{text}");
     } else {
-        print!("{}", output::report_text(&report, spec.labels));
+        print!("{}", output::report_text(&report, model.labels()));
     }
     Ok(())
 }
@@ -466,8 +533,14 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(str::parse::<lists::Shard>)
         .transpose()?;
-    let spec = models::spec(&args.model)?;
-    let mut entries = args.list.read(spec.labels)?;
+    let name = args.model.model.as_deref().unwrap_or(DEFAULT_VIDEO_MODEL);
+    let (arch, _, _) = args.model.arch(name)?;
+    let request = args.model.request(arch)?;
+    // Loaded once here so the class names (from the checkpoint's class count) are known to
+    // the list parser and a bad weight file stops the run before the output is created; each
+    // model stage then loads its own copy on its device.
+    let info = Model::load(&request, devices[0])?.info().clone();
+    let mut entries = args.list.read(&info.labels)?;
     let listed = entries.len();
     if let Some(n) = args.limit {
         entries.truncate(n);
@@ -485,14 +558,16 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
         None if devices == [Device::Cpu] => tch::set_num_threads(cores as i32),
         None => {}
     }
-    let weights = source(
-        &args.weights_source,
-        args.weights.clone(),
-        args.weights_file.clone(),
-    )
-    .resolve(spec)?;
-    let (mut writer, done) =
-        rows::RowWriter::open(&args.out, set.names(), spec.name, spec.labels, args.resume)?;
+    for note in &info.notes {
+        eprintln!("batch: note: {note}");
+    }
+    let (mut writer, done) = rows::RowWriter::open(
+        &args.out,
+        set.names(),
+        &info.name,
+        &info.labels,
+        args.resume,
+    )?;
     let skipped = entries.iter().filter(|e| done.contains(&e.id)).count();
     entries.retain(|e| !done.contains(&e.id));
     eprintln!(
@@ -500,14 +575,14 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
         entries.len(),
         shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default(),
         if skipped > 0 { format!(", {skipped} already complete") } else { String::new() },
-        spec.name,
+        info.name,
         devices.iter().map(|d| format!("{d:?}").to_lowercase()).collect::<Vec<_>>().join(","),
         decode_workers,
         args.out.display()
     );
     let opts = pipeline::BatchOptions {
-        model: spec.name.to_string(),
-        weights,
+        model: request,
+        info,
         devices,
         scores: set,
         score_options,
@@ -599,7 +674,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<()> {
                 list,
                 format,
                 args.root.as_deref(),
-                crate::labels::LabelSet::Kinetics400,
+                &crate::labels::Labels::builtin(crate::labels::LabelSet::Kinetics400),
                 // Ids do not depend on the classes.
                 None,
             )?;

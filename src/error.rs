@@ -46,6 +46,17 @@ pub enum Error {
         url: String,
         reason: String,
     },
+    /// A label file that cannot be used (blank line between names, a repeated name, …).
+    #[error("{path}: not a usable label file: {reason}")]
+    Labels { path: PathBuf, reason: String },
+    /// Class names that do not fit the checkpoint's classifier.
+    #[error("{labels} has {names} class names, but the classifier in {weights} has {classes} classes", weights = weights.display())]
+    LabelCount {
+        labels: String,
+        names: usize,
+        weights: PathBuf,
+        classes: usize,
+    },
     #[error("unknown model {name:?}; known: {known}")]
     UnknownModel { name: String, known: String },
     /// A tensor of the wrong shape given to a model, caught before libtorch would panic.

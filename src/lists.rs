@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::labels::LabelSet;
+use crate::labels::Labels;
 use crate::{Error, Result};
 
 /// Containers the Kinetics downloads use, in the order they are looked for.
@@ -89,7 +89,7 @@ pub fn read_list(
     list: &Path,
     format: Option<ListFormat>,
     root: Option<&Path>,
-    labels: LabelSet,
+    labels: &Labels,
     synsets: Option<&Path>,
 ) -> Result<(ListFormat, Vec<Entry>)> {
     let bytes = std::fs::read(list).map_err(|e| Error::io(list, e))?;
@@ -210,7 +210,7 @@ fn devkit_to_torchvision(synsets: &Path) -> Result<Vec<usize>> {
 fn parse_imagenet(
     text: &str,
     root: &Path,
-    labels: LabelSet,
+    labels: &Labels,
     synsets: Option<&Path>,
 ) -> Result<Vec<Entry>> {
     let mapping = synsets.map(devkit_to_torchvision).transpose()?;
@@ -259,7 +259,7 @@ fn parse_imagenet(
     Ok(entries)
 }
 
-fn parse_kinetics(list: &Path, text: &str, root: &Path, labels: LabelSet) -> Result<Vec<Entry>> {
+fn parse_kinetics(list: &Path, text: &str, root: &Path, labels: &Labels) -> Result<Vec<Entry>> {
     let records = csv_records(text);
     let Some((_, Ok(header))) = records.first() else {
         return Err(Error::Invalid(format!(
@@ -369,7 +369,7 @@ pub fn kinetics_candidates(root: &Path, id: &str, label: Option<&str>) -> Vec<Pa
 }
 
 /// Sets `label_index` from `label` (a class name, or an index when `numeric_ok`).
-fn set_label(e: &mut Entry, labels: LabelSet) -> std::result::Result<(), String> {
+fn set_label(e: &mut Entry, labels: &Labels) -> std::result::Result<(), String> {
     let Some(label) = e.label.clone() else {
         return Ok(());
     };
@@ -390,7 +390,7 @@ fn set_label(e: &mut Entry, labels: LabelSet) -> std::result::Result<(), String>
     ))
 }
 
-fn set_index(e: &mut Entry, i: usize, labels: LabelSet) -> std::result::Result<(), String> {
+fn set_index(e: &mut Entry, i: usize, labels: &Labels) -> std::result::Result<(), String> {
     match labels.name(i) {
         Some(name) => {
             e.label_index = Some(i);
@@ -419,7 +419,7 @@ fn stem(written: &str) -> String {
         .map_or_else(|| written.to_string(), |s| s.to_string_lossy().into_owned())
 }
 
-fn parse_csv(text: &str, root: &Path, labels: LabelSet) -> Vec<Entry> {
+fn parse_csv(text: &str, root: &Path, labels: &Labels) -> Vec<Entry> {
     let mut records = csv_records(text).into_iter().peekable();
     // A header names the columns; without one, path and label are the first two.
     let (mut c_path, mut c_label) = (0, 1);
@@ -467,7 +467,7 @@ fn parse_csv(text: &str, root: &Path, labels: LabelSet) -> Vec<Entry> {
     entries
 }
 
-fn parse_space(text: &str, root: &Path, labels: LabelSet) -> Vec<Entry> {
+fn parse_space(text: &str, root: &Path, labels: &Labels) -> Vec<Entry> {
     let mut entries = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -565,8 +565,11 @@ impl FromStr for Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::LabelSet;
 
-    const K: LabelSet = LabelSet::Kinetics400;
+    fn k() -> Labels {
+        Labels::builtin(LabelSet::Kinetics400)
+    }
 
     fn tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -606,7 +609,7 @@ mod tests {
             not a class,abc2,1,11,val,0\n\
             abseiling,short\n";
         let l = list(r, "val.csv", text);
-        let (format, e) = read_list(&l, None, None, K, None).unwrap();
+        let (format, e) = read_list(&l, None, None, &k(), None).unwrap();
         assert_eq!(format, ListFormat::Kinetics);
         assert_eq!(e.len(), 6);
         assert_eq!(e[0].id, "abc_000001_000011");
@@ -614,7 +617,7 @@ mod tests {
             e[0].path.as_deref(),
             Some(r.join("abc_000001_000011.mp4").as_path())
         );
-        assert_eq!(e[0].label_index, K.index_of("abseiling"));
+        assert_eq!(e[0].label_index, k().index_of("abseiling"));
         assert_eq!(e[0].error, None);
         assert_eq!(
             e[1].path.as_deref(),
@@ -666,7 +669,7 @@ mod tests {
             "k.csv",
             "label,youtube_id,split\nabseiling,abc,val\n",
         );
-        let err = read_list(&l, Some(ListFormat::Kinetics), None, K, None)
+        let err = read_list(&l, Some(ListFormat::Kinetics), None, &k(), None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -687,14 +690,14 @@ mod tests {
             y.mp4,400\n\
             ,abseiling\n";
         let l = list(r, "l.csv", csv_text);
-        let (format, e) = read_list(&l, None, None, K, None).unwrap();
+        let (format, e) = read_list(&l, None, None, &k(), None).unwrap();
         assert_eq!(format, ListFormat::Csv);
         assert_eq!(e.len(), 6);
         assert_eq!(e[1].id, "def_000002_000012");
         assert!(e[1].path.as_ref().unwrap().is_file());
-        assert_eq!(e[2].label_index, K.index_of("massaging person's head"));
+        assert_eq!(e[2].label_index, k().index_of("massaging person's head"));
         assert_eq!(e[3].label_index, Some(3));
-        assert_eq!(e[3].label.as_deref(), K.name(3));
+        assert_eq!(e[3].label.as_deref(), k().name(3));
         assert!(e[4]
             .error
             .as_deref()
@@ -707,7 +710,7 @@ mod tests {
             # a comment\n\
             lonely.mp4\n";
         let l = list(r, "l.txt", space);
-        let (format, e) = read_list(&l, None, Some(Path::new("/data")), K, None).unwrap();
+        let (format, e) = read_list(&l, None, Some(Path::new("/data")), &k(), None).unwrap();
         assert_eq!(format, ListFormat::Space);
         assert_eq!(
             e[0].path.as_deref(),
@@ -725,7 +728,7 @@ mod tests {
     fn duplicate_ids_stay_unique() {
         let dir = tempfile::tempdir().unwrap();
         let l = list(dir.path(), "l.txt", "a/v.mp4 1\nb/v.mp4 2\na/v.mp4 3\n");
-        let (_, e) = read_list(&l, None, None, K, None).unwrap();
+        let (_, e) = read_list(&l, None, None, &k(), None).unwrap();
         let ids: std::collections::HashSet<_> = e.iter().map(|x| x.id.clone()).collect();
         assert_eq!(ids.len(), 3);
         assert!(e[2]

@@ -3,13 +3,13 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
 
-use crate::labels::LabelSet;
+use crate::labels::Labels;
 use crate::models::InputKind;
 use crate::prediction::Ranked;
 use crate::scores::SampleScores;
 use crate::scoring::{Level, VideoReport};
 
-fn top5_json(top: &[Ranked], labels: LabelSet) -> Value {
+fn top5_json(top: &[Ranked], labels: &Labels) -> Value {
     Value::Array(
         top.iter()
             .map(|r| json!({"index": r.index, "label": labels.name(r.index), "prob": r.prob}))
@@ -26,7 +26,7 @@ fn scores_json(scores: &SampleScores) -> Value {
     Value::Object(map)
 }
 
-fn level_json(level: &Level, labels: LabelSet) -> Map<String, Value> {
+fn level_json(level: &Level, labels: &Labels) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("top5".into(), top5_json(&level.top5, labels));
     m.insert("scores".into(), scores_json(&level.scores));
@@ -35,7 +35,7 @@ fn level_json(level: &Level, labels: LabelSet) -> Map<String, Value> {
 }
 
 /// The `--json` object of `score`.
-pub fn report_json(report: &VideoReport, labels: LabelSet) -> Value {
+pub fn report_json(report: &VideoReport, labels: &Labels) -> Value {
     let mut video = level_json(&report.video, labels);
     video.insert(
         "top5_softmax_sum".into(),
@@ -71,7 +71,7 @@ pub fn report_json(report: &VideoReport, labels: LabelSet) -> Value {
     })
 }
 
-fn write_level(out: &mut String, level: &Level, labels: LabelSet, indent: &str) {
+fn write_level(out: &mut String, level: &Level, labels: &Labels, indent: &str) {
     for (rank, r) in level.top5.iter().enumerate() {
         let label = labels.name(r.index).unwrap_or("?");
         let _ = writeln!(
@@ -94,7 +94,7 @@ fn write_level(out: &mut String, level: &Level, labels: LabelSet, indent: &str) 
 
 /// The human-readable report of `score`: video first, then each clip (an image: its one
 /// prediction).
-pub fn report_text(report: &VideoReport, labels: LabelSet) -> String {
+pub fn report_text(report: &VideoReport, labels: &Labels) -> String {
     let mut out = String::new();
     if report.kind == InputKind::Image {
         let _ = writeln!(
@@ -155,8 +155,9 @@ pub fn report_text(report: &VideoReport, labels: LabelSet) -> String {
 /// The `models` listing: one block per registry entry.
 pub fn models_table(models_dir: &std::path::Path) -> String {
     let mut out = String::new();
-    for spec in crate::models::MODELS {
+    for spec in crate::models::all() {
         let preset = (spec.preset)();
+        let facts = spec.facts();
         let resize = match preset.resize {
             crate::preset::Resize::Exact { height, width } => format!("{height}×{width}"),
             crate::preset::Resize::ShortSide(s) => format!("short side {s}"),
@@ -197,14 +198,14 @@ pub fn models_table(models_dir: &std::path::Path) -> String {
             out,
             "{}\n  parameters {}  GFLOPs {}  acc@1/acc@5 {:.3}/{:.3}  classes {}\n  weights {}\n  classifier {} {:?}\n  preset: resize {resize}, crop {}×{}, {sampling}mean {:?}, std {:?}\n  input: {input}{}",
             spec.name,
-            spec.num_params,
+            facts.num_params,
             spec.gflops,
             spec.acc1,
             spec.acc5,
             spec.num_classes(),
             files.join(", "),
             spec.classifier_key,
-            spec.classifier_shape,
+            facts.classifier_shape,
             preset.crop.0,
             preset.crop.1,
             preset.mean,

@@ -29,8 +29,7 @@ use tch::Device;
 
 use crate::clips::{self, VideoClips};
 use crate::lists::Entry;
-use crate::models::InputKind;
-use crate::models::{self, Model};
+use crate::models::{InputKind, Model, ModelInfo, ModelRequest};
 use crate::preset::Preset;
 use crate::rows::{self, Row, RowWriter, VideoInfo};
 use crate::scores::{ScoreName, ScoreOptions, ScoreSet};
@@ -40,9 +39,10 @@ use crate::{Error, Result};
 /// How a batch run runs (validated by the CLI).
 #[derive(Clone, Debug)]
 pub struct BatchOptions {
-    pub model: String,
-    /// A resolved weight file.
-    pub weights: PathBuf,
+    /// What each model stage loads.
+    pub model: ModelRequest,
+    /// The loaded model's facts (name, input kind, preset), as the caller's load found them.
+    pub info: ModelInfo,
     /// One model stage per device.
     pub devices: Vec<Device>,
     pub scores: ScoreSet,
@@ -159,8 +159,7 @@ pub fn run(
     opts: &BatchOptions,
     progress: &mut dyn FnMut(&Stats),
 ) -> Result<Stats> {
-    let spec = models::spec(&opts.model)?;
-    let mut preset = (spec.preset)();
+    let mut preset = opts.info.preset.clone();
     if let Some(n) = opts.clips_per_video {
         preset.clips_per_video = n;
     }
@@ -202,7 +201,7 @@ pub fn run(
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let sent = match decode(job, preset, &opts.model, scores) {
+                    let sent = match decode(job, preset, &opts.info, scores) {
                         Ok(d) => decoded_tx.send(d).is_ok(),
                         Err(msg) => msg_tx.send(msg).is_ok(),
                     };
@@ -278,9 +277,7 @@ pub fn run(
 }
 
 fn load_model(opts: &BatchOptions, device: Device) -> Result<Model> {
-    let mut model = Model::new(&opts.model, device)?;
-    model.load_weights(&opts.weights)?;
-    Ok(model)
+    Model::load(&opts.model, device)
 }
 
 /// Where a model stage takes its videos from.
@@ -295,10 +292,10 @@ enum Source {
 fn decode(
     job: Job,
     preset: &Preset,
-    model: &str,
+    model: &ModelInfo,
     scores: &[ScoreName],
 ) -> std::result::Result<Decoded, Msg> {
-    let info = info_of(&job.entry, model);
+    let info = info_of(&job.entry, &model.name);
     let fail = |status: &str, secs: f64| Msg::Video {
         seq: job.seq,
         rows: vec![rows::error_row(&info, scores, status, secs)],
@@ -311,7 +308,7 @@ fn decode(
     };
     let t = Instant::now();
     // An image model scores each listed image as a one-frame clip (ImageNet validation).
-    let is_image = crate::models::spec(model).is_ok_and(|s| s.input == InputKind::Image);
+    let is_image = model.input == InputKind::Image;
     let loaded = if is_image {
         crate::images::load_image(&path, preset)
     } else {
@@ -351,7 +348,7 @@ impl Stage<'_> {
             match &source {
                 Source::Jobs(jobs) => {
                     let Ok(job) = jobs.recv() else { return };
-                    match decode(job, self.preset, &opts.model, self.scores) {
+                    match decode(job, self.preset, &opts.info, self.scores) {
                         Ok(d) => batch.push(d),
                         Err(msg) => {
                             if msg_tx.send(msg).is_err() {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::labels::LabelSet;
+use crate::labels::Labels;
 use crate::prediction::Ranked;
 use crate::scores::{SampleScores, ScoreName};
 use crate::scoring::VideoReport;
@@ -181,7 +181,7 @@ impl Row {
     }
 
     /// The cells in column order (`None` = empty), as text.
-    pub fn cells(&self, labels: LabelSet) -> Vec<Cell> {
+    pub fn cells(&self, labels: &Labels) -> Vec<Cell> {
         let v = &self.video;
         let label = v.label_index;
         let name = |i: usize| labels.name(i).map(str::to_string);
@@ -273,7 +273,7 @@ impl Cell {
 }
 
 /// Encodes rows as the bytes appended to a results file.
-pub fn encode(rows: &[Row], columns: &[String], format: RowFormat, labels: LabelSet) -> Vec<u8> {
+pub fn encode(rows: &[Row], columns: &[String], format: RowFormat, labels: &Labels) -> Vec<u8> {
     let mut out = Vec::new();
     for row in rows {
         let cells = row.cells(labels);
@@ -475,7 +475,7 @@ pub struct RowWriter {
     file: File,
     columns: Vec<String>,
     format: RowFormat,
-    labels: LabelSet,
+    labels: Labels,
 }
 
 impl RowWriter {
@@ -486,7 +486,7 @@ impl RowWriter {
         path: &Path,
         scores: &[ScoreName],
         model: &str,
-        labels: LabelSet,
+        labels: &Labels,
         resume: bool,
     ) -> Result<(RowWriter, HashSet<String>)> {
         let columns = columns(scores);
@@ -556,7 +556,7 @@ impl RowWriter {
             file,
             columns,
             format,
-            labels,
+            labels: labels.clone(),
         };
         w.flush()?;
         Ok((w, done))
@@ -568,7 +568,7 @@ impl RowWriter {
 
     /// Appends one video's rows (clips, then the video row) and flushes.
     pub fn write_video(&mut self, rows: &[Row]) -> Result<()> {
-        let bytes = encode(rows, &self.columns, self.format, self.labels);
+        let bytes = encode(rows, &self.columns, self.format, &self.labels);
         self.file
             .write_all(&bytes)
             .map_err(|e| Error::io(&self.path, e))?;
@@ -789,8 +789,14 @@ mod tests {
     fn csv_rows_are_what_eval_reads() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
-        let (mut w, done) =
-            RowWriter::open(&path, &S, "r3d_18", LabelSet::Kinetics400, false).unwrap();
+        let (mut w, done) = RowWriter::open(
+            &path,
+            &S,
+            "r3d_18",
+            &Labels::builtin(crate::labels::LabelSet::Kinetics400),
+            false,
+        )
+        .unwrap();
         assert!(done.is_empty());
         w.write_video(&rows("a")).unwrap();
         let mut bad = error_row(&info("b"), &S, "b.mp4: no\nvideo stream", 0.1);
@@ -833,7 +839,7 @@ mod tests {
             &rows("a"),
             &columns(&S),
             RowFormat::JsonLines,
-            LabelSet::Kinetics400,
+            &Labels::builtin(crate::labels::LabelSet::Kinetics400),
         );
         let text = String::from_utf8(bytes).unwrap();
         let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
@@ -846,7 +852,15 @@ mod tests {
     fn resume_case(name: &str) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
-        let open = |resume| RowWriter::open(&path, &S, "r3d_18", LabelSet::Kinetics400, resume);
+        let open = |resume| {
+            RowWriter::open(
+                &path,
+                &S,
+                "r3d_18",
+                &Labels::builtin(crate::labels::LabelSet::Kinetics400),
+                resume,
+            )
+        };
         let (mut w, _) = open(false).unwrap();
         w.write_video(&rows("a")).unwrap();
         w.write_video(&rows("b")).unwrap();
@@ -857,7 +871,7 @@ mod tests {
             &rows("c"),
             &columns(&S),
             RowFormat::of(&path),
-            LabelSet::Kinetics400,
+            &Labels::builtin(crate::labels::LabelSet::Kinetics400),
         );
         let mut killed = whole.clone();
         killed.extend_from_slice(&tail[..tail.len() - 20]);
@@ -872,14 +886,26 @@ mod tests {
         want.extend_from_slice(&tail);
         assert_eq!(std::fs::read(&path).unwrap(), want);
         // Another model's file is refused.
-        let err = RowWriter::open(&path, &S, "mc3_18", LabelSet::Kinetics400, true)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = RowWriter::open(
+            &path,
+            &S,
+            "mc3_18",
+            &Labels::builtin(crate::labels::LabelSet::Kinetics400),
+            true,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("rows of model r3d_18"), "{err}");
-        let err = RowWriter::open(&path, &S[..1], "r3d_18", LabelSet::Kinetics400, true)
-            .err()
-            .map(|e| e.to_string());
+        let err = RowWriter::open(
+            &path,
+            &S[..1],
+            "r3d_18",
+            &Labels::builtin(crate::labels::LabelSet::Kinetics400),
+            true,
+        )
+        .err()
+        .map(|e| e.to_string());
         if name.ends_with(".csv") {
             assert!(err.unwrap().contains("columns"));
         }
@@ -900,8 +926,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, ids: &[&str]| {
             let path = dir.path().join(name);
-            let (mut w, _) =
-                RowWriter::open(&path, &S, "r3d_18", LabelSet::Kinetics400, false).unwrap();
+            let (mut w, _) = RowWriter::open(
+                &path,
+                &S,
+                "r3d_18",
+                &Labels::builtin(crate::labels::LabelSet::Kinetics400),
+                false,
+            )
+            .unwrap();
             for id in ids {
                 w.write_video(&rows(id)).unwrap();
             }

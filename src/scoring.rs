@@ -126,8 +126,9 @@ fn report(
     clip_scores: Vec<SampleScores>,
     clip_top5: Vec<Vec<Ranked>>,
 ) -> VideoReport {
-    let preset = (model.spec().preset)();
-    let mut notes = video.warnings.clone();
+    let preset = &model.info().preset;
+    let mut notes = model.info().notes.clone();
+    notes.extend(video.warnings.iter().cloned());
     if video.clips.iter().any(|c| c.padded) {
         notes.push(format!(
             "video has {} frames at {:.3} fps, fewer than one clip of {} frames at {} fps: clips padded by repeating the last frame",
@@ -149,8 +150,8 @@ fn report(
         })
         .collect();
     VideoReport {
-        model: model.spec().name.to_string(),
-        kind: model.spec().input,
+        model: model.info().name.clone(),
+        kind: model.info().input,
         path: path.to_path_buf(),
         frames_decoded: video.frames_decoded,
         fps: video.info.fps,

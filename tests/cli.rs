@@ -290,13 +290,13 @@ fn models_lists_every_model_and_which_weights_are_present() {
         .unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for spec in gradtrust_video::models::MODELS {
+    for spec in gradtrust_video::models::all() {
         assert!(
             stdout.lines().any(|l| l == spec.name),
             "{} missing:\n{stdout}",
             spec.name
         );
-        assert!(stdout.contains(&format!("parameters {} ", spec.num_params)));
+        assert!(stdout.contains(&format!("parameters {} ", common::published(spec.name).0)));
         assert!(stdout.contains(spec.weight_file));
     }
     assert!(

@@ -217,12 +217,12 @@ fn parity(name: &str) {
     assert_eq!(model.num_params(), meta["num_params"].as_u64().unwrap());
     assert_eq!(
         model.num_params(),
-        spec.num_params,
-        "{name}: registry num_params"
+        common::published(name).0,
+        "{name}: published num_params"
     );
     assert_eq!(meta["classifier_param"].as_str(), Some(spec.classifier_key));
     let classifier = model.classifier();
-    assert_eq!(classifier.weight.size(), spec.classifier_shape);
+    assert_eq!(classifier.weight.size(), common::published(name).1);
     assert_eq!(
         rel_err(
             &classifier.weight,

@@ -56,7 +56,7 @@ fn parameter_order(name: &str) {
         "{name}: parameter order differs from torchvision"
     );
     assert_eq!(model.num_params(), meta["num_params"].as_u64().unwrap());
-    assert_eq!(model.num_params(), models::spec(name).unwrap().num_params);
+    assert_eq!(model.num_params(), common::published(name).0);
 }
 
 /// Scores: Rust's closed forms on the reference's own logits and features equal the
@@ -167,9 +167,14 @@ fn r2plus1d_18_parity() {
 
 #[test]
 fn registry_counts_match_spec_without_weights() {
-    for spec in models::MODELS {
+    for spec in models::all() {
+        let (params, shape) = common::published(spec.name);
         let model = Model::new(spec.name, Device::Cpu).unwrap();
-        assert_eq!(model.num_params(), spec.num_params, "{}", spec.name);
+        assert_eq!(model.num_params(), params, "{}", spec.name);
+        // What `models` shows is derived from the built network.
+        let facts = spec.facts();
+        assert_eq!(facts.num_params, params, "{}", spec.name);
+        assert_eq!(facts.classifier_shape, shape, "{}", spec.name);
     }
 }
 

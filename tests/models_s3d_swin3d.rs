@@ -12,7 +12,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::{gradtrust_agrees, head_reproduces_logits, loaded, read_json, read_npy, rel_err};
-use gradtrust_video::models::{self, s3d, Model, Network};
+use gradtrust_video::models::{self, s3d, Architecture, Model};
 use gradtrust_video::Error;
 use tch::{Device, Kind, Tensor};
 
@@ -64,7 +64,7 @@ fn parameter_order(name: &str, dir: &std::path::Path) {
         "{name}: parameter order differs from torchvision"
     );
     assert_eq!(model.num_params(), meta["num_params"].as_u64().unwrap());
-    assert_eq!(model.num_params(), models::spec(name).unwrap().num_params);
+    assert_eq!(model.num_params(), common::published(name).0);
     let classifier = model.classifier();
     assert_eq!(
         classifier.weight.size(),
@@ -202,7 +202,7 @@ fn swin3d_t_weights_into_swin3d_s_list_every_missing_key() {
 #[test]
 fn swin3d_relative_position_index_is_an_int64_buffer() {
     let model = Model::new("swin3d_t", Device::Cpu).unwrap();
-    let vars = model.var_store().variables();
+    let vars = model.var_store().unwrap().variables();
     let index = &vars["features.0.0.attn.relative_position_index"];
     assert_eq!(index.kind(), Kind::Int64);
     assert_eq!(index.size(), [392, 392]);

@@ -74,7 +74,7 @@ fn check_suite_on(name: &str, dir: &Path, batch: u32, temperature: f64, epsilon:
         odin_epsilon: epsilon,
         ..ScoreOptions::default()
     };
-    let n = model.spec().num_classes() as f64;
+    let n = model.num_classes() as f64;
     let rows = batch as usize;
     let scored = score_batch(&model, &input, &[0..rows], &ScoreSet::all(), &opts).unwrap();
     let rows: Vec<(

@@ -7,7 +7,7 @@ use tch::Kind;
 
 pub fn randomize(model: &Model) {
     tch::no_grad(|| {
-        for (name, mut t) in model.var_store().variables() {
+        for (name, mut t) in model.var_store().expect("a native model").variables() {
             if t.kind() != Kind::Float {
                 continue;
             }

@@ -6,7 +6,11 @@ use tch::nn::Path;
 use tch::Tensor;
 
 use super::layers::{single_frame, Conv2d, Linear};
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Interpolation;
+use crate::preset::Preset;
 use crate::Result;
 
 const DROPOUT: f64 = 0.5;
@@ -52,7 +56,7 @@ fn max_pool(xs: &Tensor) -> Result<Tensor> {
     Ok(xs.f_max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false)?)
 }
 
-impl Network for AlexNet {
+impl Architecture for AlexNet {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         let xs = single_frame("alexnet", xs)?; // [B, 3, H, W]
         let xs = max_pool(&self.convs[0].forward(&xs)?.f_relu()?)?;
@@ -83,3 +87,21 @@ impl Network for AlexNet {
         self.fc3.forward(&self.penultimate(head_input, dropout)?)
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[ModelSpec {
+    family: "alexnet",
+    name: "alexnet",
+    weight_file: "alexnet-owt-7be5be79.pth",
+    gflops: 0.714,
+    acc1: 56.522,
+    acc5: 79.066,
+    classifier_key: "classifier.6.weight",
+    labels: LabelSet::ImageNet1k,
+    input: InputKind::Image,
+    preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
+    alt_weight_files: &[],
+    input_note: None,
+    min_input: [1, 63, 63],
+    build: |p, n| Box::new(AlexNet::new(p, n)),
+}];

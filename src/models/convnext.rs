@@ -14,7 +14,11 @@ use tch::nn::Path;
 use tch::Tensor;
 
 use super::layers::{gelu, single_frame, Conv2d, LayerNorm, Linear};
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Interpolation;
+use crate::preset::Preset;
 use crate::Result;
 
 /// torchvision: `partial(LayerNorm2d, eps=1e-6)` and the blocks' `partial(nn.LayerNorm,
@@ -134,7 +138,7 @@ impl ConvNeXt {
     }
 }
 
-impl Network for ConvNeXt {
+impl Architecture for ConvNeXt {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         let xs = single_frame(self.config.name, xs)?;
         // [B, 3, H, W] -> [B, 96, H/4, W/4]
@@ -161,3 +165,30 @@ impl Network for ConvNeXt {
         self.head.as_classifier()
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[ModelSpec {
+    family: "convnext",
+    name: "convnext_tiny",
+    weight_file: "convnext_tiny-983f1562.pth",
+    gflops: 4.456,
+    acc1: 82.520,
+    acc5: 96.146,
+    classifier_key: "classifier.2.weight",
+    labels: LabelSet::ImageNet1k,
+    input: InputKind::Image,
+    preset: || Preset::imagenet(236, 224, Interpolation::Bilinear),
+    alt_weight_files: &[],
+    input_note: None,
+    // The unpadded 4×4 stem and three 2×2 downsamplings must leave a 1×1 map.
+    min_input: [1, 32, 32],
+    build: |p, n| {
+        Box::new(ConvNeXt::new(
+            p,
+            &Config {
+                num_classes: n,
+                ..Config::convnext_tiny()
+            },
+        ))
+    },
+}];

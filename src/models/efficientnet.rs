@@ -9,7 +9,11 @@ use tch::Tensor;
 use super::layers::{
     make_divisible, single_frame, Activation, Conv2dNormActivation, Linear, SqueezeExcitation,
 };
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Interpolation;
+use crate::preset::Preset;
 use crate::Result;
 
 /// `partial(nn.BatchNorm2d, eps=1e-03)` (EfficientNetV2).
@@ -252,7 +256,7 @@ impl EfficientNet {
     }
 }
 
-impl Network for EfficientNet {
+impl Architecture for EfficientNet {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         let xs = single_frame("efficientnet", xs)?; // [B, 3, H, W]
         let mut xs = self.stem.forward(&xs)?; // [B, 24, H/2, W/2]
@@ -279,3 +283,29 @@ impl Network for EfficientNet {
             .forward(&head_input.f_dropout(self.dropout, dropout)?)
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[ModelSpec {
+    family: "efficientnet",
+    name: "efficientnet_v2_s",
+    weight_file: "efficientnet_v2_s-dd5fe13b.pth",
+    gflops: 8.366,
+    acc1: 84.228,
+    acc5: 96.878,
+    classifier_key: "classifier.1.weight",
+    labels: LabelSet::ImageNet1k,
+    input: InputKind::Image,
+    preset: || Preset::imagenet(384, 384, Interpolation::Bilinear),
+    alt_weight_files: &[],
+    input_note: None,
+    min_input: [1, 1, 1],
+    build: |p, n| {
+        Box::new(EfficientNet::new(
+            p,
+            &Config {
+                num_classes: n,
+                ..Config::efficientnet_v2_s()
+            },
+        ))
+    },
+}];

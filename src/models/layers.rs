@@ -219,7 +219,7 @@ impl Conv2d {
 }
 
 /// An image model's input: the single frame of a `[B, 3, 1, H, W]` clip as `[B, 3, H, W]`.
-/// `Model` has already checked the shape; this guards direct `Network` callers.
+/// `Model` has already checked the shape; this guards direct `Architecture` callers.
 pub fn single_frame(model: &str, xs: &Tensor) -> Result<Tensor> {
     let size = xs.size();
     if size.len() != 5 || size[1] != 3 || size[2] != 1 {

@@ -21,7 +21,11 @@ use super::layers::{
     gelu, require_image_size, single_frame, Activation, BatchNorm, Conv2d, LayerNorm, Linear,
     SqueezeExcitation,
 };
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Interpolation;
+use crate::preset::Preset;
 use crate::Result;
 
 /// torchvision: `partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)`.
@@ -396,7 +400,7 @@ impl MaxVit {
     }
 }
 
-impl Network for MaxVit {
+impl Architecture for MaxVit {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         require_image_size(self.config.name, xs, self.config.image_size)?;
         let xs = single_frame(self.config.name, xs)?;
@@ -422,6 +426,33 @@ impl Network for MaxVit {
         self.head.as_classifier()
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[ModelSpec {
+    family: "maxvit",
+    name: "maxvit_t",
+    weight_file: "maxvit_t-bc5ab103.pth",
+    gflops: 5.558,
+    acc1: 83.700,
+    acc5: 96.722,
+    classifier_key: "classifier.5.weight",
+    labels: LabelSet::ImageNet1k,
+    input: InputKind::Image,
+    preset: || Preset::imagenet(224, 224, Interpolation::Bicubic),
+    alt_weight_files: &[],
+    // Block and grid partitions are built for a 224×224 input.
+    input_note: Some("exactly 224×224"),
+    min_input: [1, 224, 224],
+    build: |p, n| {
+        Box::new(MaxVit::new(
+            p,
+            &Config {
+                num_classes: n,
+                ..Config::maxvit_t()
+            },
+        ))
+    },
+}];
 
 #[cfg(test)]
 mod tests {

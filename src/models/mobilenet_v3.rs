@@ -8,7 +8,11 @@ use tch::Tensor;
 use super::layers::{
     make_divisible, single_frame, Activation, Conv2dNormActivation, Linear, SqueezeExcitation,
 };
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Interpolation;
+use crate::preset::Preset;
 use crate::Result;
 
 /// `partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)`.
@@ -185,7 +189,7 @@ impl MobileNetV3 {
     }
 }
 
-impl Network for MobileNetV3 {
+impl Architecture for MobileNetV3 {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         let xs = single_frame("mobilenet_v3", xs)?; // [B, 3, H, W]
         let mut xs = self.stem.forward(&xs)?; // [B, 16, H/2, W/2]
@@ -215,3 +219,29 @@ impl Network for MobileNetV3 {
         self.fc2.forward(&self.penultimate(head_input, dropout)?)
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[ModelSpec {
+    family: "mobilenet_v3",
+    name: "mobilenet_v3_small",
+    weight_file: "mobilenet_v3_small-047dcff4.pth",
+    gflops: 0.057,
+    acc1: 67.668,
+    acc5: 87.402,
+    classifier_key: "classifier.3.weight",
+    labels: LabelSet::ImageNet1k,
+    input: InputKind::Image,
+    preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
+    alt_weight_files: &[],
+    input_note: None,
+    min_input: [1, 1, 1],
+    build: |p, n| {
+        Box::new(MobileNetV3::new(
+            p,
+            &Config {
+                num_classes: n,
+                ..Config::mobilenet_v3_small()
+            },
+        ))
+    },
+}];

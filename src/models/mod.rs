@@ -1,10 +1,16 @@
 //! The model contract and the registry of names.
 //!
-//! A network (one file per architecture family) gives logits and the penultimate features
-//! `h` (the classifier's input) from one forward, and declares its classifier, so every score
-//! works on every model without knowing its architecture. [`Model`] wraps a network with its
-//! parameters (a `VarStore` whose names are torchvision's `state_dict` keys), its preset and
-//! its registry entry.
+//! A network gives logits and, where it can, the penultimate features `h` (the classifier's
+//! input) from one forward, and declares its classifier, so every score works on every model
+//! without knowing its architecture. Two kinds implement the contract ([`Network`]): the
+//! native ports of torchvision's architectures (one file per family, each an
+//! [`Architecture`] whose parameters live in a `VarStore` named by torchvision's `state_dict`
+//! keys) and TorchScript modules ([`scripted`]). [`Model`] wraps a network with what the
+//! rest of the pipeline needs to know about it ([`ModelInfo`]: input kind, preset, labels).
+//!
+//! The class count of a native model is not declared: [`Model::load`] reads it from the
+//! classifier tensor of the checkpoint, so a fine-tuned torchvision architecture with any
+//! N ≥ 2 loads as the published one does.
 pub mod alexnet;
 pub mod convnext;
 pub mod efficientnet;
@@ -14,25 +20,27 @@ pub mod mobilenet_v3;
 pub mod mvit;
 pub mod resnet;
 pub mod s3d;
+pub mod scripted;
 pub mod swin;
 pub mod swin3d;
 pub mod vgg;
 pub mod video_resnet;
 pub mod vit;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use crate::labels::LabelSet;
+use crate::labels::{LabelSet, LabelSource, Labels};
 use crate::preset::{Interpolation, Preset};
+use crate::weights::Checkpoint;
 use crate::{Error, Result};
 
-/// What one forward gives: logits `[B, N]`, penultimate features `h` `[B, D]` (the
-/// classifier's input, position-averaged where the classifier is a 1×1×1 conv), and the
-/// head's input (the tensor the dropout head starts from; the features themselves for a
-/// model whose head is dropout → linear).
+/// What one forward of a native architecture gives: logits `[B, N]`, penultimate features
+/// `h` `[B, D]` (the classifier's input, position-averaged where the classifier is a 1×1×1
+/// conv), and the head's input (the tensor the dropout head starts from; the features
+/// themselves for a model whose head is dropout → linear).
 #[derive(Debug)]
 pub struct Forward {
     pub logits: Tensor,
@@ -51,6 +59,26 @@ impl Forward {
     }
 }
 
+/// What one forward of any [`Network`] gives. A TorchScript module that returns only logits
+/// has no features (GradTrust and GradNorm then come from real gradients) and no head input
+/// (MC-Dropout cannot switch its dropout alone).
+#[derive(Debug)]
+pub struct Outputs {
+    pub logits: Tensor,
+    pub features: Option<Tensor>,
+    pub head_input: Option<Tensor>,
+}
+
+impl From<Forward> for Outputs {
+    fn from(f: Forward) -> Self {
+        Outputs {
+            logits: f.logits,
+            features: Some(f.features),
+            head_input: Some(f.head_input),
+        }
+    }
+}
+
 /// The final layer, as the scores see it: `z = W h + b` with `weight` `[N, D]`. A 1×1×1 conv
 /// classifier (S3D) is presented as its `[N, D]` view.
 #[derive(Debug)]
@@ -64,12 +92,17 @@ impl Classifier {
     pub fn logits(&self, features: &Tensor) -> Result<Tensor> {
         Ok(features.f_linear(&self.weight, self.bias.as_ref())?)
     }
+
+    pub fn num_classes(&self) -> usize {
+        self.weight.size().first().copied().unwrap_or(0) as usize
+    }
 }
 
-/// One architecture family's forward. The [`Model`] wrapper validates the shape first (see
-/// [`ModelSpec::check_input`], which knows only minimums); a network with a stricter
-/// constraint (MViT's fixed 16×224×224) checks it at the start of its own forward.
-pub trait Network: Send {
+/// One native architecture family's forward (parameters in the `VarStore` it was built on).
+/// The [`Model`] wrapper validates the shape first (see [`ModelSpec::check_input`], which
+/// knows only minimums); a network with a stricter constraint (MViT's fixed 16×224×224)
+/// checks it at the start of its own forward.
+pub trait Architecture: Send {
     /// Inference forward (dropout off).
     fn forward(&self, xs: &Tensor) -> Result<Forward>;
     fn classifier(&self) -> Classifier;
@@ -86,593 +119,57 @@ pub trait Network: Send {
     }
 }
 
-/// What a model classifies. Image models run on single-frame clips `[B, 3, 1, H, W]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputKind {
-    Video,
-    Image,
-}
-
-/// A registry entry: the facts of shared/spec/models.md for one model.
-pub struct ModelSpec {
-    pub name: &'static str,
-    /// torchvision's file name; the 8 hex digits are the start of its SHA-256.
-    pub weight_file: &'static str,
-    pub num_params: u64,
-    pub gflops: f64,
-    pub acc1: f64,
-    pub acc5: f64,
-    /// state_dict key of the classifier weight.
-    pub classifier_key: &'static str,
-    pub labels: LabelSet,
-    pub input: InputKind,
-    pub preset: fn() -> Preset,
-    /// Other torchvision weight files of the same architecture (swin3d_b's ImageNet-22k
-    /// pre-trained one).
-    pub alt_weight_files: &'static [&'static str],
-    /// Shape of the classifier weight in the state dict.
-    pub classifier_shape: &'static [i64],
-    /// Smallest (T, H, W) the architecture accepts.
-    pub min_input: [i64; 3],
-    /// A further input rule, for `models` and error messages.
-    pub input_note: Option<&'static str>,
-    build: fn(&tch::nn::Path) -> Box<dyn Network>,
-}
-
-/// torchvision's public model URL prefix.
-pub const WEIGHTS_URL_PREFIX: &str = "https://download.pytorch.org/models/";
-
-impl ModelSpec {
-    pub fn weights_url(&self) -> String {
-        format!("{WEIGHTS_URL_PREFIX}{}", self.weight_file)
+/// The contract every score works through, native or scripted.
+pub trait Network: Send {
+    fn forward(&self, xs: &Tensor) -> Result<Outputs>;
+    fn classifier(&self) -> Classifier;
+    fn head_dropout(&self) -> Option<f64>;
+    /// See [`Architecture::head`]; an error for a network without a head input.
+    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor>;
+    /// Trainable parameters in the order the module registered them: torchvision's
+    /// `named_parameters()` order (a module's own parameters before its children's), which
+    /// Purview's split depends on.
+    fn parameters(&self) -> Vec<(String, Tensor)>;
+    /// A native network's parameters and buffers by state-dict key (what weight files load).
+    fn var_store(&self) -> Option<&VarStore> {
+        None
     }
-
-    pub fn num_classes(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// Rejects an input libtorch would fail on deep inside the forward, with a message that
-    /// says what the model needs.
-    pub fn check_input(&self, xs: &Tensor) -> Result<()> {
-        let size = xs.size();
-        let [t, h, w] = self.min_input;
-        let ok = size.len() == 5
-            && size[0] >= 1
-            && size[1] == 3
-            && size[2] >= t
-            && (self.input == InputKind::Video || size[2] == 1)
-            && size[3] >= h
-            && size[4] >= w;
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InputShape {
-                model: self.name.to_string(),
-                expected: match self.input {
-                    InputKind::Video => {
-                        format!("[B, 3, T, H, W] with B ≥ 1, T ≥ {t}, H ≥ {h}, W ≥ {w}")
-                    }
-                    InputKind::Image => {
-                        format!("[B, 3, 1, H, W] (single-frame clips) with B ≥ 1, H ≥ {h}, W ≥ {w}")
-                    }
-                },
-                got: size,
-            })
-        }
+    /// Whether [`Network::forward`] gives features (known once loaded).
+    fn gives_features(&self) -> bool {
+        true
     }
 }
 
-pub static MODELS: &[ModelSpec] = &[
-    ModelSpec {
-        name: "r3d_18",
-        weight_file: "r3d_18-b3b3357e.pth",
-        num_params: 33_371_472,
-        gflops: 40.7,
-        acc1: 63.200,
-        acc5: 83.479,
-        classifier_key: "fc.weight",
-        labels: LabelSet::Kinetics400,
-        input: InputKind::Video,
-        preset: Preset::video_resnet,
-        alt_weight_files: &[],
-        classifier_shape: &[400, 512],
-        input_note: None,
-        min_input: [1, 1, 1],
-        build: |p| {
-            Box::new(video_resnet::VideoResNet::new(
-                p,
-                &video_resnet::Config::r3d_18(),
-            ))
-        },
-    },
-    ModelSpec {
-        name: "mc3_18",
-        weight_file: "mc3_18-a90a0ba3.pth",
-        num_params: 11_695_440,
-        gflops: 43.3,
-        acc1: 63.960,
-        acc5: 84.130,
-        classifier_key: "fc.weight",
-        labels: LabelSet::Kinetics400,
-        input: InputKind::Video,
-        preset: Preset::video_resnet,
-        alt_weight_files: &[],
-        classifier_shape: &[400, 512],
-        input_note: None,
-        min_input: [1, 1, 1],
-        build: |p| {
-            Box::new(video_resnet::VideoResNet::new(
-                p,
-                &video_resnet::Config::mc3_18(),
-            ))
-        },
-    },
-    ModelSpec {
-        name: "r2plus1d_18",
-        weight_file: "r2plus1d_18-91a641e6.pth",
-        num_params: 31_505_325,
-        gflops: 40.5,
-        acc1: 67.463,
-        acc5: 86.175,
-        classifier_key: "fc.weight",
-        labels: LabelSet::Kinetics400,
-        input: InputKind::Video,
-        preset: Preset::video_resnet,
-        alt_weight_files: &[],
-        classifier_shape: &[400, 512],
-        input_note: None,
-        min_input: [1, 1, 1],
-        build: |p| {
-            Box::new(video_resnet::VideoResNet::new(
-                p,
-                &video_resnet::Config::r2plus1d_18(),
-            ))
-        },
-    },
-    ModelSpec {
-        name: "s3d",
-        weight_file: "s3d-d76dad2f.pth",
-        num_params: 8_320_048,
-        gflops: 18.0,
-        acc1: 68.368,
-        acc5: 88.050,
-        classifier_key: "classifier.1.weight",
-        labels: LabelSet::Kinetics400,
-        input: InputKind::Video,
-        preset: Preset::s3d,
-        // Four stride-2 steps that round up and a 2×2×2 pool that rounds down must leave the
-        // (2, 7, 7) average pool a 2×7×7 map.
-        alt_weight_files: &[],
-        classifier_shape: &[400, 1024, 1, 1, 1],
-        input_note: None,
-        min_input: [13, 209, 209],
-        build: |p| Box::new(s3d::S3d::new(p, &s3d::Config::s3d())),
-    },
-    ModelSpec {
-        name: "mvit_v1_b",
-        weight_file: "mvit_v1_b-dbeb1030.pth",
-        num_params: 36_610_672,
-        gflops: 70.6,
-        acc1: 78.477,
-        acc5: 93.582,
-        classifier_key: "head.1.weight",
-        labels: LabelSet::Kinetics400,
-        input: InputKind::Video,
-        preset: Preset::mvit,
-        // Exactly this size: MViT's forward rejects any other (T, H, W).
-        alt_weight_files: &[],
-        classifier_shape: &[400, 768],
-        input_note: Some("exactly 16×224×224"),
-        min_input: [16, 224, 224],
-        build: |p| Box::new(mvit::MViT::new(p, &mvit::Config::mvit_v1_b())),
-    },
-    ModelSpec {
-        name: "mvit_v2_s",
-        weight_file: "mvit_v2_s-ae3be167.pth",
-        num_params: 34_537_744,
-        gflops: 64.2,
-        acc1: 80.757,
-        acc5: 94.665,
-        classifier_key: "head.1.weight",
-        labels: LabelSet::Kinetics400,
-        input: InputKind::Video,
-        preset: Preset::mvit,
-        alt_weight_files: &[],
-        classifier_shape: &[400, 768],
-        input_note: Some("exactly 16×224×224"),
-        min_input: [16, 224, 224],
-        build: |p| Box::new(mvit::MViT::new(p, &mvit::Config::mvit_v2_s())),
-    },
-    ModelSpec {
-        name: "swin3d_t",
-        weight_file: "swin3d_t-7615ae03.pth",
-        num_params: 28_158_070,
-        gflops: 43.9,
-        acc1: 77.715,
-        acc5: 93.519,
-        classifier_key: "head.weight",
-        labels: LabelSet::Kinetics400,
-        input: InputKind::Video,
-        preset: Preset::swin3d,
-        alt_weight_files: &[],
-        classifier_shape: &[400, 768],
-        input_note: Some("any size; pads to the patch and window"),
-        min_input: [1, 1, 1],
-        build: |p| {
-            Box::new(swin3d::SwinTransformer3d::new(
-                p,
-                &swin3d::Config::swin3d_t(),
-            ))
-        },
-    },
-    ModelSpec {
-        name: "swin3d_s",
-        weight_file: "swin3d_s-da41c237.pth",
-        num_params: 49_816_678,
-        gflops: 82.8,
-        acc1: 79.521,
-        acc5: 94.158,
-        classifier_key: "head.weight",
-        labels: LabelSet::Kinetics400,
-        input: InputKind::Video,
-        preset: Preset::swin3d,
-        alt_weight_files: &[],
-        classifier_shape: &[400, 768],
-        input_note: Some("any size; pads to the patch and window"),
-        min_input: [1, 1, 1],
-        build: |p| {
-            Box::new(swin3d::SwinTransformer3d::new(
-                p,
-                &swin3d::Config::swin3d_s(),
-            ))
-        },
-    },
-    ModelSpec {
-        name: "swin3d_b",
-        weight_file: "swin3d_b_1k-24f7c7c6.pth",
-        num_params: 88_048_984,
-        gflops: 140.7,
-        acc1: 79.427,
-        acc5: 94.386,
-        classifier_key: "head.weight",
-        labels: LabelSet::Kinetics400,
-        input: InputKind::Video,
-        preset: Preset::swin3d,
-        alt_weight_files: &["swin3d_b_22k-7c6ae6fa.pth"],
-        classifier_shape: &[400, 1024],
-        input_note: Some("any size; pads to the patch and window"),
-        min_input: [1, 1, 1],
-        build: |p| {
-            Box::new(swin3d::SwinTransformer3d::new(
-                p,
-                &swin3d::Config::swin3d_b(),
-            ))
-        },
-    },
-    ModelSpec {
-        name: "alexnet",
-        weight_file: "alexnet-owt-7be5be79.pth",
-        num_params: 61_100_840,
-        gflops: 0.714,
-        acc1: 56.522,
-        acc5: 79.066,
-        classifier_key: "classifier.6.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 4096],
-        input_note: None,
-        min_input: [1, 63, 63],
-        build: |p| Box::new(alexnet::AlexNet::new(p, 1000)),
-    },
-    ModelSpec {
-        name: "vgg11_bn",
-        weight_file: "vgg11_bn-6002323d.pth",
-        num_params: 132_868_840,
-        gflops: 7.609,
-        acc1: 70.370,
-        acc5: 89.810,
-        classifier_key: "classifier.6.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 4096],
-        input_note: None,
-        min_input: [1, 32, 32],
-        build: |p| Box::new(vgg::Vgg::new(p, &vgg::Config::vgg11_bn())),
-    },
-    ModelSpec {
-        name: "resnet18",
-        weight_file: "resnet18-f37072fd.pth",
-        num_params: 11_689_512,
-        gflops: 1.814,
-        acc1: 69.758,
-        acc5: 89.078,
-        classifier_key: "fc.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 512],
-        input_note: None,
-        min_input: [1, 1, 1],
-        build: |p| Box::new(resnet::ResNet::new(p, &resnet::Config::resnet18())),
-    },
-    ModelSpec {
-        name: "resnet50",
-        weight_file: "resnet50-11ad3fa6.pth",
-        num_params: 25_557_032,
-        gflops: 4.089,
-        acc1: 80.858,
-        acc5: 95.434,
-        classifier_key: "fc.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 2048],
-        input_note: None,
-        min_input: [1, 1, 1],
-        build: |p| Box::new(resnet::ResNet::new(p, &resnet::Config::resnet50())),
-    },
-    ModelSpec {
-        name: "wide_resnet50_2",
-        weight_file: "wide_resnet50_2-9ba9bcbe.pth",
-        num_params: 68_883_240,
-        gflops: 11.398,
-        acc1: 81.602,
-        acc5: 95.758,
-        classifier_key: "fc.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 2048],
-        input_note: None,
-        min_input: [1, 1, 1],
-        build: |p| Box::new(resnet::ResNet::new(p, &resnet::Config::wide_resnet50_2())),
-    },
-    ModelSpec {
-        name: "resnext50_32x4d",
-        weight_file: "resnext50_32x4d-1a0047aa.pth",
-        num_params: 25_028_904,
-        gflops: 4.230,
-        acc1: 81.198,
-        acc5: 95.340,
-        classifier_key: "fc.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 2048],
-        input_note: None,
-        min_input: [1, 1, 1],
-        build: |p| Box::new(resnet::ResNet::new(p, &resnet::Config::resnext50_32x4d())),
-    },
-    ModelSpec {
-        name: "resnext101_64x4d",
-        weight_file: "resnext101_64x4d-173b62eb.pth",
-        num_params: 83_455_272,
-        gflops: 15.460,
-        acc1: 83.246,
-        acc5: 96.454,
-        classifier_key: "fc.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 2048],
-        input_note: None,
-        min_input: [1, 1, 1],
-        build: |p| Box::new(resnet::ResNet::new(p, &resnet::Config::resnext101_64x4d())),
-    },
-    ModelSpec {
-        name: "mobilenet_v3_small",
-        weight_file: "mobilenet_v3_small-047dcff4.pth",
-        num_params: 2_542_856,
-        gflops: 0.057,
-        acc1: 67.668,
-        acc5: 87.402,
-        classifier_key: "classifier.3.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 1024],
-        input_note: None,
-        min_input: [1, 1, 1],
-        build: |p| {
-            Box::new(mobilenet_v3::MobileNetV3::new(
-                p,
-                &mobilenet_v3::Config::mobilenet_v3_small(),
-            ))
-        },
-    },
-    ModelSpec {
-        name: "efficientnet_v2_s",
-        weight_file: "efficientnet_v2_s-dd5fe13b.pth",
-        num_params: 21_458_488,
-        gflops: 8.366,
-        acc1: 84.228,
-        acc5: 96.878,
-        classifier_key: "classifier.1.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(384, 384, Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 1280],
-        input_note: None,
-        min_input: [1, 1, 1],
-        build: |p| {
-            Box::new(efficientnet::EfficientNet::new(
-                p,
-                &efficientnet::Config::efficientnet_v2_s(),
-            ))
-        },
-    },
-    ModelSpec {
-        name: "convnext_tiny",
-        weight_file: "convnext_tiny-983f1562.pth",
-        num_params: 28_589_128,
-        gflops: 4.456,
-        acc1: 82.520,
-        acc5: 96.146,
-        classifier_key: "classifier.2.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(236, 224, crate::preset::Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 768],
-        input_note: None,
-        // The unpadded 4×4 stem and three 2×2 downsamplings must leave a 1×1 map.
-        min_input: [1, 32, 32],
-        build: |p| {
-            Box::new(convnext::ConvNeXt::new(
-                p,
-                &convnext::Config::convnext_tiny(),
-            ))
-        },
-    },
-    ModelSpec {
-        name: "swin_v2_t",
-        weight_file: "swin_v2_t-b137f0e2.pth",
-        num_params: 28_351_570,
-        gflops: 5.94,
-        acc1: 82.072,
-        acc5: 96.132,
-        classifier_key: "head.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(260, 256, crate::preset::Interpolation::Bicubic),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 768],
-        input_note: Some("any size ≥ 4×4; pads to the window"),
-        min_input: [1, 4, 4],
-        build: |p| Box::new(swin::SwinTransformer::new(p, &swin::Config::swin_v2_t())),
-    },
-    ModelSpec {
-        name: "swin_b",
-        weight_file: "swin_b-68c6b09e.pth",
-        num_params: 87_768_224,
-        gflops: 15.431,
-        acc1: 83.582,
-        acc5: 96.640,
-        classifier_key: "head.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(238, 224, crate::preset::Interpolation::Bicubic),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 1024],
-        input_note: Some("any size ≥ 4×4; pads to the window"),
-        min_input: [1, 4, 4],
-        build: |p| Box::new(swin::SwinTransformer::new(p, &swin::Config::swin_b())),
-    },
-    ModelSpec {
-        name: "vit_b_16",
-        weight_file: "vit_b_16-c867db91.pth",
-        num_params: 86_567_656,
-        gflops: 17.564,
-        acc1: 81.072,
-        acc5: 95.318,
-        classifier_key: "heads.head.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(256, 224, crate::preset::Interpolation::Bilinear),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 768],
-        // The position embedding is learned for exactly a 14×14 patch grid.
-        input_note: Some("exactly 224×224"),
-        min_input: [1, 224, 224],
-        build: |p| Box::new(vit::VisionTransformer::new(p, &vit::Config::vit_b_16())),
-    },
-    ModelSpec {
-        name: "maxvit_t",
-        weight_file: "maxvit_t-bc5ab103.pth",
-        num_params: 30_919_624,
-        gflops: 5.558,
-        acc1: 83.700,
-        acc5: 96.722,
-        classifier_key: "classifier.5.weight",
-        labels: LabelSet::ImageNet1k,
-        input: InputKind::Image,
-        preset: || Preset::imagenet(224, 224, crate::preset::Interpolation::Bicubic),
-        alt_weight_files: &[],
-        classifier_shape: &[1000, 512],
-        // Block and grid partitions are built for a 224×224 input.
-        input_note: Some("exactly 224×224"),
-        min_input: [1, 224, 224],
-        build: |p| Box::new(maxvit::MaxVit::new(p, &maxvit::Config::maxvit_t())),
-    },
-];
-
-pub fn spec(name: &str) -> Result<&'static ModelSpec> {
-    MODELS
-        .iter()
-        .find(|m| m.name == name)
-        .ok_or_else(|| Error::UnknownModel {
-            name: name.to_string(),
-            known: MODELS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
-        })
-}
-
-/// A network with its parameters, ready to run.
-pub struct Model {
-    spec: &'static ModelSpec,
+/// A native architecture with its parameters.
+struct Native {
     vs: VarStore,
-    net: Box<dyn Network>,
+    arch: Box<dyn Architecture>,
 }
 
-impl Model {
-    /// Builds the architecture with zeroed parameters; [`Model::load_weights`] fills them.
-    pub fn new(name: &str, device: Device) -> Result<Self> {
-        let spec = spec(name)?;
-        let vs = VarStore::new(device);
-        let net = (spec.build)(&vs.root());
-        Ok(Model { spec, vs, net })
+impl Network for Native {
+    fn forward(&self, xs: &Tensor) -> Result<Outputs> {
+        self.arch.forward(xs).map(Outputs::from)
     }
 
-    /// Strict load: every key present, none unexpected, every shape equal.
-    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
-        crate::weights::load_into(&self.vs, path, self.spec.name)
+    fn classifier(&self) -> Classifier {
+        self.arch.classifier()
     }
 
-    pub fn spec(&self) -> &'static ModelSpec {
-        self.spec
+    fn head_dropout(&self) -> Option<f64> {
+        self.arch.head_dropout()
     }
 
-    pub fn device(&self) -> Device {
-        self.vs.device()
+    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
+        self.arch.head(head_input, dropout)
     }
 
-    pub fn var_store(&self) -> &VarStore {
-        &self.vs
+    fn var_store(&self) -> Option<&VarStore> {
+        Some(&self.vs)
     }
 
-    /// `xs`: normalized clips `[B, 3, T, H, W]` on the model's device.
-    pub fn forward(&self, xs: &Tensor) -> Result<Forward> {
-        self.spec.check_input(xs)?;
-        self.net.forward(xs)
-    }
-
-    pub fn classifier(&self) -> Classifier {
-        self.net.classifier()
-    }
-
-    pub fn head_dropout(&self) -> Option<f64> {
-        self.net.head_dropout()
-    }
-
-    /// See [`Network::head`].
-    pub fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        self.net.head(head_input, dropout)
-    }
-
-    /// Trainable parameters in torchvision's `named_parameters()` order (a module's own
-    /// parameters before its children's), which Purview's split depends on. Layers create
-    /// their parameters in that order, and the VarStore keeps creation order.
-    pub fn parameters(&self) -> Vec<(String, Tensor)> {
+    /// Layers create their parameters in torchvision's order, and the VarStore keeps
+    /// creation order.
+    fn parameters(&self) -> Vec<(String, Tensor)> {
         let named = self.vs.variables();
         let by_ptr: std::collections::HashMap<usize, &String> = named
             .iter()
@@ -687,12 +184,464 @@ impl Model {
             })
             .collect()
     }
+}
+
+/// What a model classifies. Image models run on single-frame clips `[B, 3, 1, H, W]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    Video,
+    Image,
+}
+
+/// A registry entry: one torchvision architecture and the facts of its published
+/// checkpoint (file, accuracy, cost, classes). What the network itself determines
+/// (classifier shape, parameter count) is derived from a built network ([`ModelSpec::facts`]).
+pub struct ModelSpec {
+    /// The architecture family (its file in `src/models/`), also a `--preset` name.
+    pub family: &'static str,
+    pub name: &'static str,
+    /// torchvision's file name; the 8 hex digits are the start of its SHA-256.
+    pub weight_file: &'static str,
+    pub gflops: f64,
+    pub acc1: f64,
+    pub acc5: f64,
+    /// state_dict key of the classifier weight.
+    pub classifier_key: &'static str,
+    /// The classes of torchvision's checkpoint (its N).
+    pub labels: LabelSet,
+    pub input: InputKind,
+    pub preset: fn() -> Preset,
+    /// Other torchvision weight files of the same architecture (swin3d_b's ImageNet-22k
+    /// pre-trained one).
+    pub alt_weight_files: &'static [&'static str],
+    /// Smallest (T, H, W) the architecture accepts.
+    pub min_input: [i64; 3],
+    /// A further input rule, for `models` and error messages.
+    pub input_note: Option<&'static str>,
+    /// The architecture with `N` classes.
+    build: fn(&tch::nn::Path, i64) -> Box<dyn Architecture>,
+}
+
+impl std::fmt::Debug for ModelSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelSpec")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// torchvision's public model URL prefix.
+pub const WEIGHTS_URL_PREFIX: &str = "https://download.pytorch.org/models/";
+
+/// What a built network says about itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkFacts {
+    pub num_params: u64,
+    pub classifier_shape: Vec<i64>,
+}
+
+impl ModelSpec {
+    pub fn weights_url(&self) -> String {
+        format!("{WEIGHTS_URL_PREFIX}{}", self.weight_file)
+    }
+
+    /// Classes of torchvision's checkpoint.
+    pub fn num_classes(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Parameter count and classifier shape of the architecture with torchvision's N, from
+    /// a network built on the CPU (zero-initialised, a few hundred MB at most, dropped).
+    pub fn facts(&self) -> NetworkFacts {
+        let vs = VarStore::new(Device::Cpu);
+        let _arch = (self.build)(&vs.root(), self.num_classes() as i64);
+        let vars = vs.variables();
+        NetworkFacts {
+            num_params: vs
+                .trainable_variables()
+                .iter()
+                .map(|t| t.numel() as u64)
+                .sum(),
+            classifier_shape: vars
+                .get(self.classifier_key)
+                .map(Tensor::size)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Rejects an input libtorch would fail on deep inside the forward, with a message that
+    /// says what the model needs.
+    pub fn check_input(&self, xs: &Tensor) -> Result<()> {
+        check_input(self.name, self.input, self.min_input, xs)
+    }
+}
+
+fn check_input(name: &str, input: InputKind, min: [i64; 3], xs: &Tensor) -> Result<()> {
+    let size = xs.size();
+    let [t, h, w] = min;
+    let ok = size.len() == 5
+        && size[0] >= 1
+        && size[1] == 3
+        && size[2] >= t
+        && (input == InputKind::Video || size[2] == 1)
+        && size[3] >= h
+        && size[4] >= w;
+    if ok {
+        return Ok(());
+    }
+    Err(Error::InputShape {
+        model: name.to_string(),
+        expected: match input {
+            InputKind::Video => format!("[B, 3, T, H, W] with B ≥ 1, T ≥ {t}, H ≥ {h}, W ≥ {w}"),
+            InputKind::Image => {
+                format!("[B, 3, 1, H, W] (single-frame clips) with B ≥ 1, H ≥ {h}, W ≥ {w}")
+            }
+        },
+        got: size,
+    })
+}
+
+/// Every registry entry, family by family; a new architecture is its file and one line here.
+static FAMILIES: &[&[ModelSpec]] = &[
+    video_resnet::SPECS,
+    s3d::SPECS,
+    mvit::SPECS,
+    swin3d::SPECS,
+    alexnet::SPECS,
+    vgg::SPECS,
+    resnet::SPECS,
+    mobilenet_v3::SPECS,
+    efficientnet::SPECS,
+    convnext::SPECS,
+    swin::SPECS,
+    vit::SPECS,
+    maxvit::SPECS,
+];
+
+/// Every registry entry, in `models` order.
+pub fn all() -> impl Iterator<Item = &'static ModelSpec> {
+    FAMILIES.iter().flat_map(|f| f.iter())
+}
+
+pub fn spec(name: &str) -> Result<&'static ModelSpec> {
+    all()
+        .find(|m| m.name == name)
+        .ok_or_else(|| Error::UnknownModel {
+            name: name.to_string(),
+            known: all().map(|m| m.name).collect::<Vec<_>>().join(", "),
+        })
+}
+
+/// The preset a TorchScript module borrows: a model's (`mc3_18`), a family's (`swin3d`: its
+/// first model's), or `imagenet` (256 / 224 bilinear, torchvision's classic ImageNet
+/// evaluation).
+pub fn borrowed_preset(name: &str) -> Result<(Preset, InputKind)> {
+    if name == "imagenet" {
+        return Ok((
+            Preset::imagenet(256, 224, Interpolation::Bilinear),
+            InputKind::Image,
+        ));
+    }
+    all()
+        .find(|m| m.name == name)
+        .or_else(|| all().find(|m| m.family == name))
+        .map(|m| ((m.preset)(), m.input))
+        .ok_or_else(|| {
+            let mut families: Vec<&str> = all().map(|m| m.family).collect();
+            families.dedup();
+            Error::Invalid(format!(
+                "--preset {name:?}: not a model or family name; models: {}; families: {}, imagenet",
+                all().map(|m| m.name).collect::<Vec<_>>().join(", "),
+                families.join(", ")
+            ))
+        })
+}
+
+/// Which network to build and from what: what a user names on the command line.
+#[derive(Clone, Debug)]
+pub struct ModelRequest {
+    pub arch: Arch,
+    /// A resolved weight file (a state dict, a training checkpoint, or a TorchScript archive).
+    pub weights: PathBuf,
+    /// The checkpoint key holding the state dict, when the search should not choose.
+    pub weights_key: Option<String>,
+    /// The user's class names; the checkpoint's class count must match them.
+    pub labels: Option<Labels>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Arch {
+    Registry(&'static ModelSpec),
+    /// A TorchScript module run with a borrowed preset and, optionally, a named classifier
+    /// parameter.
+    TorchScript {
+        preset: String,
+        classifier: Option<String>,
+    },
+}
+
+/// What the pipeline needs to know about a loaded model.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    /// The registry name, or `torchscript`.
+    pub name: String,
+    pub input: InputKind,
+    pub preset: Preset,
+    pub labels: Labels,
+    /// The classifier's state-dict key (native) or parameter name (scripted).
+    pub classifier: String,
+    /// The weight file and, for a checkpoint, the key prefix its state dict sat under.
+    pub weights: PathBuf,
+    pub state_dict_prefix: String,
+    /// Said in every report (generic class names, …).
+    pub notes: Vec<String>,
+    min_input: [i64; 3],
+}
+
+/// A network with its parameters, ready to run.
+pub struct Model {
+    info: ModelInfo,
+    net: Box<dyn Network>,
+}
+
+impl Model {
+    /// Builds a registry architecture with torchvision's class count and zeroed parameters;
+    /// [`Model::load_weights`] fills them.
+    pub fn new(name: &str, device: Device) -> Result<Self> {
+        let spec = spec(name)?;
+        Ok(Model::native(
+            spec,
+            spec.num_classes() as i64,
+            device,
+            Labels::builtin(spec.labels),
+        ))
+    }
+
+    fn native(spec: &'static ModelSpec, n: i64, device: Device, labels: Labels) -> Model {
+        let vs = VarStore::new(device);
+        let arch = (spec.build)(&vs.root(), n);
+        Model {
+            info: ModelInfo {
+                name: spec.name.to_string(),
+                input: spec.input,
+                preset: (spec.preset)(),
+                labels,
+                classifier: spec.classifier_key.to_string(),
+                weights: PathBuf::new(),
+                state_dict_prefix: String::new(),
+                notes: Vec::new(),
+                min_input: spec.min_input,
+            },
+            net: Box::new(Native { vs, arch }),
+        }
+    }
+
+    /// What users run: the network `request` names, its class count read from the
+    /// checkpoint, its weights strictly loaded, its class names resolved (the user's file,
+    /// torchvision's list when N is torchvision's, else `class_<i>` with a note).
+    pub fn load(request: &ModelRequest, device: Device) -> Result<Model> {
+        let mut model = match &request.arch {
+            Arch::Registry(spec) => {
+                let checkpoint = Checkpoint::open(&request.weights)?;
+                let prefix =
+                    checkpoint.locate(spec.classifier_key, request.weights_key.as_deref())?;
+                let shape = checkpoint
+                    .shape_at(&prefix, spec.classifier_key)
+                    .unwrap_or_default();
+                let n = shape.first().copied().unwrap_or(0);
+                if n < 2 {
+                    return Err(Error::Weights {
+                        path: request.weights.clone(),
+                        reason: format!(
+                            "classifier {prefix}{} has shape {shape:?}: a classifier needs at least 2 classes",
+                            spec.classifier_key
+                        ),
+                    });
+                }
+                let (labels, notes) = resolve_labels(
+                    request.labels.as_ref(),
+                    Some(spec.labels),
+                    n as usize,
+                    &request.weights,
+                )?;
+                let mut model = Model::native(spec, n, device, labels);
+                model.load_state_dict(&checkpoint, &prefix)?;
+                model.info.notes = notes;
+                model
+            }
+            Arch::TorchScript { preset, classifier } => {
+                let (preset, input) = borrowed_preset(preset)?;
+                let net = scripted::Scripted::load(
+                    &request.weights,
+                    device,
+                    classifier.as_deref(),
+                    request.labels.as_ref().map(Labels::len),
+                    &preset,
+                    input,
+                )?;
+                let head = net.classifier_name().to_string();
+                let (labels, mut notes) = resolve_labels(
+                    request.labels.as_ref(),
+                    None,
+                    net.num_classes(),
+                    &request.weights,
+                )?;
+                notes.extend(net.notes());
+                Model {
+                    info: ModelInfo {
+                        name: "torchscript".into(),
+                        input,
+                        preset,
+                        labels,
+                        classifier: head,
+                        weights: PathBuf::new(),
+                        state_dict_prefix: String::new(),
+                        notes,
+                        min_input: [1, 1, 1],
+                    },
+                    net: Box::new(net),
+                }
+            }
+        };
+        model.info.weights = request.weights.clone();
+        Ok(model)
+    }
+
+    /// Strict load of a weight file into a registry model (its state dict found as
+    /// [`Checkpoint::locate`] finds it): every key present, none unexpected, every shape equal.
+    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
+        let checkpoint = Checkpoint::open(path)?;
+        let prefix = checkpoint.locate(&self.info.classifier, None)?;
+        self.load_state_dict(&checkpoint, &prefix)?;
+        self.info.weights = path.to_path_buf();
+        Ok(())
+    }
+
+    fn load_state_dict(&mut self, checkpoint: &Checkpoint, prefix: &str) -> Result<()> {
+        let Some(vs) = self.var_store() else {
+            return Err(Error::Invalid(format!(
+                "model {}: its weights come with the TorchScript module",
+                self.info.name
+            )));
+        };
+        let file = checkpoint.state_dict(prefix)?;
+        crate::weights::load_into(vs, &file, checkpoint.path(), &self.info.name)?;
+        self.info.state_dict_prefix = prefix.to_string();
+        Ok(())
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn labels(&self) -> &Labels {
+        &self.info.labels
+    }
+
+    pub fn device(&self) -> Device {
+        self.parameters()
+            .first()
+            .map_or(Device::Cpu, |(_, t)| t.device())
+    }
+
+    /// The parameters and buffers of a native model, by state-dict key.
+    pub fn var_store(&self) -> Option<&VarStore> {
+        self.net.var_store()
+    }
+
+    /// `xs`: normalized clips `[B, 3, T, H, W]` on the model's device. A native model's
+    /// logits, features and head input.
+    pub fn forward(&self, xs: &Tensor) -> Result<Forward> {
+        let out = self.outputs(xs)?;
+        match (out.features, out.head_input) {
+            (Some(features), Some(head_input)) => Ok(Forward {
+                logits: out.logits,
+                features,
+                head_input,
+            }),
+            _ => Err(Error::Invalid(format!(
+                "model {}: the module returns logits only (no features)",
+                self.info.name
+            ))),
+        }
+    }
+
+    /// What the network gives, features and head input where it has them.
+    pub fn outputs(&self, xs: &Tensor) -> Result<Outputs> {
+        check_input(&self.info.name, self.info.input, self.info.min_input, xs)?;
+        self.net.forward(xs)
+    }
+
+    pub fn classifier(&self) -> Classifier {
+        self.net.classifier()
+    }
+
+    /// Whether the forward gives features `h` (every native model; a TorchScript module
+    /// returning `(logits, features)`).
+    pub fn gives_features(&self) -> bool {
+        self.net.gives_features()
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.info.labels.len()
+    }
+
+    pub fn head_dropout(&self) -> Option<f64> {
+        self.net.head_dropout()
+    }
+
+    /// See [`Architecture::head`].
+    pub fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
+        self.net.head(head_input, dropout)
+    }
+
+    /// Trainable parameters in torchvision's `named_parameters()` order (see
+    /// [`Network::parameters`]).
+    pub fn parameters(&self) -> Vec<(String, Tensor)> {
+        self.net.parameters()
+    }
 
     pub fn num_params(&self) -> u64 {
-        self.vs
-            .trainable_variables()
+        self.parameters()
             .iter()
-            .map(|t| t.numel() as u64)
+            .map(|(_, t)| t.numel() as u64)
             .sum()
     }
+}
+
+/// The class names of a model with `n` classes: the user's (whose count must be `n`),
+/// else the built-in list when its count is `n`, else `class_<i>` with a note.
+fn resolve_labels(
+    user: Option<&Labels>,
+    builtin: Option<LabelSet>,
+    n: usize,
+    weights: &Path,
+) -> Result<(Labels, Vec<String>)> {
+    if let Some(labels) = user {
+        if labels.len() != n {
+            return Err(Error::LabelCount {
+                labels: labels.source().to_string(),
+                names: labels.len(),
+                weights: weights.to_path_buf(),
+                classes: n,
+            });
+        }
+        return Ok((labels.clone(), Vec::new()));
+    }
+    match builtin {
+        Some(set) if set.len() == n => Ok((Labels::builtin(set), Vec::new())),
+        _ => Ok((
+            Labels::generic(n),
+            vec![format!(
+                "{}: {n} classes and no label file (--labels FILE): classes are named class_0 … class_{}",
+                weights.display(),
+                n - 1
+            )],
+        )),
+    }
+}
+
+/// Whether the classes are torchvision's own (for messages that assume Kinetics/ImageNet).
+pub fn is_builtin(labels: &Labels) -> bool {
+    matches!(labels.source(), LabelSource::BuiltIn(_))
 }

@@ -13,7 +13,10 @@ use tch::nn::Path;
 use tch::Tensor;
 
 use super::layers::{gelu, Conv3d, LayerNorm, Linear};
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Preset;
 use crate::{Error, Result};
 
 /// `partial(nn.LayerNorm, eps=1e-6)`, every norm of the network.
@@ -671,7 +674,7 @@ impl MViT {
     }
 }
 
-impl Network for MViT {
+impl Architecture for MViT {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         self.check_input(xs)?;
         // [B, 3, 16, 224, 224] -> [B, 96, 8, 56, 56] -> [B, 8·56·56, 96]
@@ -710,3 +713,56 @@ impl Network for MViT {
         }
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[
+    ModelSpec {
+        family: "mvit",
+        name: "mvit_v1_b",
+        weight_file: "mvit_v1_b-dbeb1030.pth",
+        gflops: 70.6,
+        acc1: 78.477,
+        acc5: 93.582,
+        classifier_key: "head.1.weight",
+        labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
+        preset: Preset::mvit,
+        // Exactly this size: MViT's forward rejects any other (T, H, W).
+        alt_weight_files: &[],
+        input_note: Some("exactly 16×224×224"),
+        min_input: [16, 224, 224],
+        build: |p, n| {
+            Box::new(MViT::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::mvit_v1_b()
+                },
+            ))
+        },
+    },
+    ModelSpec {
+        family: "mvit",
+        name: "mvit_v2_s",
+        weight_file: "mvit_v2_s-ae3be167.pth",
+        gflops: 64.2,
+        acc1: 80.757,
+        acc5: 94.665,
+        classifier_key: "head.1.weight",
+        labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
+        preset: Preset::mvit,
+        alt_weight_files: &[],
+        input_note: Some("exactly 16×224×224"),
+        min_input: [16, 224, 224],
+        build: |p, n| {
+            Box::new(MViT::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::mvit_v2_s()
+                },
+            ))
+        },
+    },
+];

@@ -8,7 +8,11 @@ use tch::nn::Path;
 use tch::Tensor;
 
 use super::layers::{single_frame, BatchNorm, Conv2d, Linear};
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Interpolation;
+use crate::preset::Preset;
 use crate::Result;
 
 const BN_EPS: f64 = 1e-5;
@@ -199,7 +203,7 @@ impl ResNet {
     }
 }
 
-impl Network for ResNet {
+impl Architecture for ResNet {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         let xs = single_frame("resnet", xs)?; // [B, 3, H, W]
         let mut xs = self.bn1.forward(&self.conv1.forward(&xs)?)?.f_relu()?;
@@ -218,3 +222,127 @@ impl Network for ResNet {
         self.fc.as_classifier()
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[
+    ModelSpec {
+        family: "resnet",
+        name: "resnet18",
+        weight_file: "resnet18-f37072fd.pth",
+        gflops: 1.814,
+        acc1: 69.758,
+        acc5: 89.078,
+        classifier_key: "fc.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(ResNet::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::resnet18()
+                },
+            ))
+        },
+    },
+    ModelSpec {
+        family: "resnet",
+        name: "resnet50",
+        weight_file: "resnet50-11ad3fa6.pth",
+        gflops: 4.089,
+        acc1: 80.858,
+        acc5: 95.434,
+        classifier_key: "fc.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(ResNet::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::resnet50()
+                },
+            ))
+        },
+    },
+    ModelSpec {
+        family: "resnet",
+        name: "wide_resnet50_2",
+        weight_file: "wide_resnet50_2-9ba9bcbe.pth",
+        gflops: 11.398,
+        acc1: 81.602,
+        acc5: 95.758,
+        classifier_key: "fc.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(ResNet::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::wide_resnet50_2()
+                },
+            ))
+        },
+    },
+    ModelSpec {
+        family: "resnet",
+        name: "resnext50_32x4d",
+        weight_file: "resnext50_32x4d-1a0047aa.pth",
+        gflops: 4.230,
+        acc1: 81.198,
+        acc5: 95.340,
+        classifier_key: "fc.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(ResNet::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::resnext50_32x4d()
+                },
+            ))
+        },
+    },
+    ModelSpec {
+        family: "resnet",
+        name: "resnext101_64x4d",
+        weight_file: "resnext101_64x4d-173b62eb.pth",
+        gflops: 15.460,
+        acc1: 83.246,
+        acc5: 96.454,
+        classifier_key: "fc.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(232, 224, Interpolation::Bilinear),
+        alt_weight_files: &[],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(ResNet::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::resnext101_64x4d()
+                },
+            ))
+        },
+    },
+];

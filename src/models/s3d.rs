@@ -12,7 +12,10 @@ use tch::nn::Path;
 use tch::Tensor;
 
 use super::layers::{BatchNorm, Conv3d};
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Preset;
 use crate::Result;
 
 /// torchvision: `partial(nn.BatchNorm3d, eps=0.001, momentum=0.001)`.
@@ -226,7 +229,7 @@ impl S3d {
     }
 }
 
-impl Network for S3d {
+impl Architecture for S3d {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         // [B, 3, T, H, W] -> [B, 1024, T/8, H/32, W/32] (each stride-2 step rounds up, but
         // the last 2×2×2 pool rounds down: T ≥ 13 and H, W ≥ 209 leave 2×7×7 for the pool)
@@ -268,3 +271,31 @@ impl Network for S3d {
         Ok(per_position.f_mean_dim(&[2i64, 3, 4][..], false, None)?)
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[ModelSpec {
+    family: "s3d",
+    name: "s3d",
+    weight_file: "s3d-d76dad2f.pth",
+    gflops: 18.0,
+    acc1: 68.368,
+    acc5: 88.050,
+    classifier_key: "classifier.1.weight",
+    labels: LabelSet::Kinetics400,
+    input: InputKind::Video,
+    preset: Preset::s3d,
+    // Four stride-2 steps that round up and a 2×2×2 pool that rounds down must leave the
+    // (2, 7, 7) average pool a 2×7×7 map.
+    alt_weight_files: &[],
+    input_note: None,
+    min_input: [13, 209, 209],
+    build: |p, n| {
+        Box::new(S3d::new(
+            p,
+            &Config {
+                num_classes: n,
+                ..Config::s3d()
+            },
+        ))
+    },
+}];

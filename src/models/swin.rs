@@ -22,7 +22,11 @@ use tch::nn::Path;
 use tch::{Kind, Tensor};
 
 use super::layers::{gelu, single_frame, Conv2d, LayerNorm, Linear};
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Interpolation;
+use crate::preset::Preset;
 use crate::{Error, Result};
 
 /// torchvision: `partial(nn.LayerNorm, eps=1e-5)`.
@@ -529,7 +533,7 @@ impl SwinTransformer {
     }
 }
 
-impl Network for SwinTransformer {
+impl Architecture for SwinTransformer {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         let xs = single_frame(self.config.name, xs)?;
         // [B, 3, H, W] -> [B, H/4, W/4, C]
@@ -560,6 +564,58 @@ impl Network for SwinTransformer {
         self.head.as_classifier()
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[
+    ModelSpec {
+        family: "swin",
+        name: "swin_v2_t",
+        weight_file: "swin_v2_t-b137f0e2.pth",
+        gflops: 5.94,
+        acc1: 82.072,
+        acc5: 96.132,
+        classifier_key: "head.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(260, 256, Interpolation::Bicubic),
+        alt_weight_files: &[],
+        input_note: Some("any size ≥ 4×4; pads to the window"),
+        min_input: [1, 4, 4],
+        build: |p, n| {
+            Box::new(SwinTransformer::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::swin_v2_t()
+                },
+            ))
+        },
+    },
+    ModelSpec {
+        family: "swin",
+        name: "swin_b",
+        weight_file: "swin_b-68c6b09e.pth",
+        gflops: 15.431,
+        acc1: 83.582,
+        acc5: 96.640,
+        classifier_key: "head.weight",
+        labels: LabelSet::ImageNet1k,
+        input: InputKind::Image,
+        preset: || Preset::imagenet(238, 224, Interpolation::Bicubic),
+        alt_weight_files: &[],
+        input_note: Some("any size ≥ 4×4; pads to the window"),
+        min_input: [1, 4, 4],
+        build: |p, n| {
+            Box::new(SwinTransformer::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::swin_b()
+                },
+            ))
+        },
+    },
+];
 
 #[cfg(test)]
 mod tests {

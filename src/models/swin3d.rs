@@ -17,7 +17,10 @@ use tch::nn::Path;
 use tch::{Kind, Tensor};
 
 use super::layers::{gelu, Conv3d, LayerNorm, Linear};
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Preset;
 use crate::{Error, Result};
 
 /// torchvision: `partial(nn.LayerNorm, eps=1e-5)`.
@@ -454,7 +457,7 @@ impl SwinTransformer3d {
     }
 }
 
-impl Network for SwinTransformer3d {
+impl Architecture for SwinTransformer3d {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         if xs.dim() != 5 {
             return Err(Error::InputShape {
@@ -491,6 +494,82 @@ impl Network for SwinTransformer3d {
         self.head.as_classifier()
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[
+    ModelSpec {
+        family: "swin3d",
+        name: "swin3d_t",
+        weight_file: "swin3d_t-7615ae03.pth",
+        gflops: 43.9,
+        acc1: 77.715,
+        acc5: 93.519,
+        classifier_key: "head.weight",
+        labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
+        preset: Preset::swin3d,
+        alt_weight_files: &[],
+        input_note: Some("any size; pads to the patch and window"),
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(SwinTransformer3d::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::swin3d_t()
+                },
+            ))
+        },
+    },
+    ModelSpec {
+        family: "swin3d",
+        name: "swin3d_s",
+        weight_file: "swin3d_s-da41c237.pth",
+        gflops: 82.8,
+        acc1: 79.521,
+        acc5: 94.158,
+        classifier_key: "head.weight",
+        labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
+        preset: Preset::swin3d,
+        alt_weight_files: &[],
+        input_note: Some("any size; pads to the patch and window"),
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(SwinTransformer3d::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::swin3d_s()
+                },
+            ))
+        },
+    },
+    ModelSpec {
+        family: "swin3d",
+        name: "swin3d_b",
+        weight_file: "swin3d_b_1k-24f7c7c6.pth",
+        gflops: 140.7,
+        acc1: 79.427,
+        acc5: 94.386,
+        classifier_key: "head.weight",
+        labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
+        preset: Preset::swin3d,
+        alt_weight_files: &["swin3d_b_22k-7c6ae6fa.pth"],
+        input_note: Some("any size; pads to the patch and window"),
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(SwinTransformer3d::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::swin3d_b()
+                },
+            ))
+        },
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,11 @@ use tch::nn::Path;
 use tch::Tensor;
 
 use super::layers::{single_frame, BatchNorm, Conv2d, Linear};
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Interpolation;
+use crate::preset::Preset;
 use crate::Result;
 
 const BN_EPS: f64 = 1e-5;
@@ -104,7 +108,7 @@ impl Vgg {
     }
 }
 
-impl Network for Vgg {
+impl Architecture for Vgg {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         let mut xs = single_frame("vgg", xs)?; // [B, 3, H, W]
         for stage in &self.features {
@@ -136,3 +140,29 @@ impl Network for Vgg {
         self.fc3.forward(&self.penultimate(head_input, dropout)?)
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[ModelSpec {
+    family: "vgg",
+    name: "vgg11_bn",
+    weight_file: "vgg11_bn-6002323d.pth",
+    gflops: 7.609,
+    acc1: 70.370,
+    acc5: 89.810,
+    classifier_key: "classifier.6.weight",
+    labels: LabelSet::ImageNet1k,
+    input: InputKind::Image,
+    preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
+    alt_weight_files: &[],
+    input_note: None,
+    min_input: [1, 32, 32],
+    build: |p, n| {
+        Box::new(Vgg::new(
+            p,
+            &Config {
+                num_classes: n,
+                ..Config::vgg11_bn()
+            },
+        ))
+    },
+}];

@@ -7,7 +7,10 @@ use tch::nn::Path;
 use tch::Tensor;
 
 use super::layers::{BatchNorm, Conv3d, Linear};
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Preset;
 use crate::Result;
 
 const BN_EPS: f64 = 1e-5;
@@ -269,7 +272,7 @@ impl VideoResNet {
     }
 }
 
-impl Network for VideoResNet {
+impl Architecture for VideoResNet {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         // [B, 3, T, H, W] -> [B, 64, T, H/2, W/2]
         let mut xs = self.stem.forward(xs)?;
@@ -286,3 +289,79 @@ impl Network for VideoResNet {
         self.fc.as_classifier()
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[
+    ModelSpec {
+        family: "video_resnet",
+        name: "r3d_18",
+        weight_file: "r3d_18-b3b3357e.pth",
+        gflops: 40.7,
+        acc1: 63.200,
+        acc5: 83.479,
+        classifier_key: "fc.weight",
+        labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
+        preset: Preset::video_resnet,
+        alt_weight_files: &[],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(VideoResNet::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::r3d_18()
+                },
+            ))
+        },
+    },
+    ModelSpec {
+        family: "video_resnet",
+        name: "mc3_18",
+        weight_file: "mc3_18-a90a0ba3.pth",
+        gflops: 43.3,
+        acc1: 63.960,
+        acc5: 84.130,
+        classifier_key: "fc.weight",
+        labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
+        preset: Preset::video_resnet,
+        alt_weight_files: &[],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(VideoResNet::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::mc3_18()
+                },
+            ))
+        },
+    },
+    ModelSpec {
+        family: "video_resnet",
+        name: "r2plus1d_18",
+        weight_file: "r2plus1d_18-91a641e6.pth",
+        gflops: 40.5,
+        acc1: 67.463,
+        acc5: 86.175,
+        classifier_key: "fc.weight",
+        labels: LabelSet::Kinetics400,
+        input: InputKind::Video,
+        preset: Preset::video_resnet,
+        alt_weight_files: &[],
+        input_note: None,
+        min_input: [1, 1, 1],
+        build: |p, n| {
+            Box::new(VideoResNet::new(
+                p,
+                &Config {
+                    num_classes: n,
+                    ..Config::r2plus1d_18()
+                },
+            ))
+        },
+    },
+];

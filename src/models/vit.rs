@@ -13,7 +13,11 @@ use tch::nn::Path;
 use tch::Tensor;
 
 use super::layers::{gelu, require_image_size, single_frame, Conv2d, LayerNorm, Linear};
-use super::{Classifier, Forward, Network};
+use super::{Architecture, Classifier, Forward};
+use super::{InputKind, ModelSpec};
+use crate::labels::LabelSet;
+use crate::preset::Interpolation;
+use crate::preset::Preset;
 use crate::Result;
 
 /// torchvision: `partial(nn.LayerNorm, eps=1e-6)`.
@@ -170,7 +174,7 @@ impl VisionTransformer {
     }
 }
 
-impl Network for VisionTransformer {
+impl Architecture for VisionTransformer {
     fn forward(&self, xs: &Tensor) -> Result<Forward> {
         require_image_size(self.config.name, xs, self.config.image_size)?;
         let xs = single_frame(self.config.name, xs)?;
@@ -197,3 +201,30 @@ impl Network for VisionTransformer {
         self.head.as_classifier()
     }
 }
+
+/// The registry entries of this family (torchvision's published checkpoints).
+pub static SPECS: &[ModelSpec] = &[ModelSpec {
+    family: "vit",
+    name: "vit_b_16",
+    weight_file: "vit_b_16-c867db91.pth",
+    gflops: 17.564,
+    acc1: 81.072,
+    acc5: 95.318,
+    classifier_key: "heads.head.weight",
+    labels: LabelSet::ImageNet1k,
+    input: InputKind::Image,
+    preset: || Preset::imagenet(256, 224, Interpolation::Bilinear),
+    alt_weight_files: &[],
+    // The position embedding is learned for exactly a 14×14 patch grid.
+    input_note: Some("exactly 224×224"),
+    min_input: [1, 224, 224],
+    build: |p, n| {
+        Box::new(VisionTransformer::new(
+            p,
+            &Config {
+                num_classes: n,
+                ..Config::vit_b_16()
+            },
+        ))
+    },
+}];

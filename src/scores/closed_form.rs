@@ -14,11 +14,35 @@ use crate::{Error, Result};
 
 pub const DEGENERATE: &str = "features h have Var(h²) = 0 (e.g. all zero): every counterfactual gradient row has zero variance and GradTrust is 0/0";
 
+/// Why GradTrust and GradNorm are missing from [`logit_scores`].
+pub const NEEDS_FEATURES: &str = "needs the classifier's input features h or real gradients";
+
 /// Fast-set scores for each sample of a batch.
 pub fn fast_scores(logits: &Tensor, features: &Tensor) -> Result<Vec<SampleScores>> {
+    scores(logits, Some(features))
+}
+
+/// The fast-set scores that need only the logits, for a network that gives no features:
+/// GradTrust and GradNorm are missing (the engine takes them from real gradients).
+pub fn logit_scores(logits: &Tensor) -> Result<Vec<SampleScores>> {
+    scores(logits, None)
+}
+
+fn scores(logits: &Tensor, features: Option<&Tensor>) -> Result<Vec<SampleScores>> {
     let (b, n) = logits
         .size2()
         .map_err(|_| Error::Invalid(format!("logits must be [B, N], got {:?}", logits.size())))?;
+    // Without features, a stand-in of ones keeps one code path; what depends on h is then
+    // reported missing, not computed from the stand-in.
+    let have_features = features.is_some();
+    let ones;
+    let features = match features {
+        Some(f) => f,
+        None => {
+            ones = logits.f_ones_like()?;
+            &ones
+        }
+    };
     let (bf, _) = features.size2().map_err(|_| {
         Error::Invalid(format!(
             "features must be [B, D], got {:?}",
@@ -88,12 +112,14 @@ pub fn fast_scores(logits: &Tensor, features: &Tensor) -> Result<Vec<SampleScore
             let mut s = SampleScores::default();
             let degenerate = row[8] <= 0.0;
             for (name, &v) in ScoreName::ALL[..ScoreName::CLOSED_FORM].iter().zip(row) {
-                let v = if *name == ScoreName::GradTrust && degenerate {
-                    None
+                let needs_h = matches!(name, ScoreName::GradTrust | ScoreName::GradNorm);
+                if needs_h && !have_features {
+                    s.push(*name, None, NEEDS_FEATURES);
+                } else if *name == ScoreName::GradTrust && degenerate {
+                    s.push(*name, None, DEGENERATE);
                 } else {
-                    Some(v)
-                };
-                s.push(*name, v, DEGENERATE);
+                    s.push(*name, Some(v), "");
+                }
             }
             s
         })

@@ -10,6 +10,10 @@
 //!   shared forward's graph is reused when there is a single clip) and per video of several
 //!   clips.
 //!
+//! - A network that gives no features (a TorchScript module returning logits only):
+//!   GradTrust and GradNorm from real gradients of the classifier weight, one backward per
+//!   clip and per video on the shared forward's graph, each stopping at the last layer.
+//!
 //! A video is the clip-averaged model (`z = mean_k z_k`, `h = mean_k h_k`), and every score
 //! of a video is computed on that model.
 use std::ops::Range;
@@ -20,7 +24,7 @@ use super::{
     closed_form, gradtrust_autograd, mc_dropout, odin, purview, GradTrustMethod, SampleScores,
     ScoreName, ScoreOptions, ScoreSet,
 };
-use crate::models::{Forward, Model};
+use crate::models::{Model, Outputs};
 use crate::prediction::video_mean;
 use crate::{Error, Result};
 
@@ -29,13 +33,18 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct Scored {
     pub logits: Tensor,
-    pub features: Tensor,
+    /// `None` for a network that gives no features.
+    pub features: Option<Tensor>,
     pub clips: Vec<SampleScores>,
     /// The clip-averaged logits `[1, N]` of each video, with its scores.
     pub videos: Vec<(Tensor, SampleScores)>,
 }
 
 const NO_HALF: &str = "the model has too few parameter tensors to split in two halves";
+const NO_HEAD: &str = "needs the classifier head's input, which a TorchScript module does not expose (its dropout layers cannot be switched alone)";
+const FROM_GRADIENTS: &str =
+    "from real gradients of the classifier weight (the module returns logits only)";
+const CLOSED_ON_MODULE: &str = "closed form on the (logits, features) the module returns";
 
 /// Scores clips `xs` `[B, 3, T, H, W]` (on the model's device) and the videos made of the
 /// clip ranges in `videos` (disjoint; may be empty).
@@ -62,10 +71,28 @@ pub fn score_batch(
     // One video made of the whole batch (the `score` case) reuses the shared forward's graph.
     let video_spans_batch = videos.len() == 1 && videos[0] == (0..rows) && rows > 1;
     let mut purview_video_spanning = None;
-    let forward = if want_odin || want_purview {
-        tch::with_grad(|| -> Result<Forward> {
+    // Without features, GradTrust and GradNorm need the forward's graph too.
+    let logits_only = !model.gives_features();
+    let want_gt = set.contains(ScoreName::GradTrust) && logits_only;
+    let want_gn = set.contains(ScoreName::GradNorm) && logits_only;
+    let mut grads_clip = Vec::new();
+    let mut grads_video = Vec::new();
+    let forward = if want_odin || want_purview || want_gt || want_gn {
+        tch::with_grad(|| -> Result<Outputs> {
             let x = xs.f_detach()?.set_requires_grad(want_odin);
-            let fwd = model.forward(&x)?;
+            let fwd = model.outputs(&x)?;
+            if want_gt || want_gn {
+                let weight = model.classifier().weight;
+                let clips = (0..rows as i64)
+                    .map(|i| fwd.logits.f_narrow(0, i, 1))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                grads_clip = gradtrust_autograd::from_graph(&clips, &weight, want_gt, want_gn)?;
+                let videos = videos
+                    .iter()
+                    .map(|r| video_mean(&fwd.logits, r))
+                    .collect::<Result<Vec<_>>>()?;
+                grads_video = gradtrust_autograd::from_graph(&videos, &weight, want_gt, want_gn)?;
+            }
             let params: Vec<Tensor> = if want_purview {
                 model.parameters().into_iter().map(|(_, t)| t).collect()
             } else {
@@ -107,19 +134,19 @@ pub fn score_batch(
             }
             if want_purview && rows > 1 {
                 for i in 0..rows as i64 {
-                    let one = model.forward(&xs.f_narrow(0, i, 1)?)?;
+                    let one = model.outputs(&xs.f_narrow(0, i, 1)?)?;
                     let loss = purview::loss(&one.logits)?;
                     purview_clip.push(purview_of(&loss, &params, false)?);
                 }
             }
-            Ok(Forward {
+            Ok(Outputs {
                 logits: fwd.logits.f_detach()?,
-                features: fwd.features.f_detach()?,
-                head_input: fwd.head_input.f_detach()?,
+                features: fwd.features.as_ref().map(Tensor::f_detach).transpose()?,
+                head_input: fwd.head_input.as_ref().map(Tensor::f_detach).transpose()?,
             })
         })?
     } else {
-        tch::no_grad(|| model.forward(xs))?
+        tch::no_grad(|| model.outputs(xs))?
     };
 
     // ODIN's second forward: every perturbed input at once.
@@ -130,7 +157,7 @@ pub fn score_batch(
             Some(x_video) => Tensor::f_cat(&[x_clip, x_video], 0)?,
             None => x_clip.shallow_clone(),
         };
-        let z = tch::no_grad(|| model.forward(&both))?.logits;
+        let z = tch::no_grad(|| model.outputs(&both))?.logits;
         odin_clip_scores = odin::score(&z.f_narrow(0, 0, rows as i64)?, opts.odin_temperature)?;
         if odin_video.is_some() {
             odin_video_logits = Some(z.f_narrow(0, rows as i64, rows as i64)?);
@@ -143,6 +170,9 @@ pub fn score_batch(
         if want_odin {
             s.set(ScoreName::Odin, odin_clip_scores.get(i).copied(), "");
         }
+        if let Some(&(gt, gn)) = grads_clip.get(i) {
+            set_from_gradients(s, want_gt, want_gn, gt, gn);
+        }
         if let Some(&(initial, last)) = purview_clip.get(i) {
             s.set(ScoreName::PurviewInitial, initial, NO_HALF);
             s.set(ScoreName::PurviewFinal, last, NO_HALF);
@@ -152,13 +182,17 @@ pub fn score_batch(
 
     // Video rows: the clip-averaged model.
     let mut out_videos = Vec::with_capacity(videos.len());
-    for r in videos {
-        let video_forward = Forward {
+    for (v, r) in videos.iter().enumerate() {
+        let mean = |t: &Option<Tensor>| t.as_ref().map(|t| video_mean(t, r)).transpose();
+        let video_forward = Outputs {
             logits: video_mean(&forward.logits, r)?,
-            features: video_mean(&forward.features, r)?,
-            head_input: video_mean(&forward.head_input, r)?,
+            features: mean(&forward.features)?,
+            head_input: mean(&forward.head_input)?,
         };
         let mut s = sample_scores(model, &video_forward, set, opts)?.remove(0);
+        if let Some(&(gt, gn)) = grads_video.get(v) {
+            set_from_gradients(&mut s, want_gt, want_gn, gt, gn);
+        }
         if let Some(z) = &odin_video_logits {
             let v = odin::score(&video_mean(z, r)?, opts.odin_temperature)?;
             s.set(ScoreName::Odin, v.first().copied(), "");
@@ -173,7 +207,7 @@ pub fn score_batch(
                     let params: Vec<Tensor> =
                         model.parameters().into_iter().map(|(_, t)| t).collect();
                     let clips = xs.f_narrow(0, r.start as i64, r.len() as i64)?;
-                    let z = model.forward(&clips)?.logits;
+                    let z = model.outputs(&clips)?.logits;
                     let z = z.f_mean_dim(&[0i64][..], true, None)?;
                     purview_of(&purview::loss(&z)?, &params, false)
                 })?
@@ -203,31 +237,73 @@ fn purview_of(
     purview::from_grads(&grads)
 }
 
+fn set_from_gradients(
+    s: &mut SampleScores,
+    want_gt: bool,
+    want_gn: bool,
+    gt: Option<f64>,
+    gn: Option<f64>,
+) {
+    if want_gt {
+        s.set(ScoreName::GradTrust, gt, closed_form::DEGENERATE);
+        s.notes
+            .push(format!("{}: {FROM_GRADIENTS}", ScoreName::GradTrust));
+    }
+    if want_gn {
+        s.set(ScoreName::GradNorm, gn, "");
+        s.notes
+            .push(format!("{}: {FROM_GRADIENTS}", ScoreName::GradNorm));
+    }
+}
+
 /// The scores one forward gives, for each row of `forward`.
 fn sample_scores(
     model: &Model,
-    forward: &Forward,
+    forward: &Outputs,
     set: &ScoreSet,
     opts: &ScoreOptions,
 ) -> Result<Vec<SampleScores>> {
-    let mut scores = closed_form::fast_scores(&forward.logits, &forward.features)?;
-    if set.contains(ScoreName::GradTrust) && opts.gradtrust == GradTrustMethod::Autograd {
-        let values =
-            gradtrust_autograd::gradtrust_autograd(&model.classifier(), &forward.features)?;
+    let mut scores = match &forward.features {
+        Some(features) => closed_form::fast_scores(&forward.logits, features)?,
+        None => closed_form::logit_scores(&forward.logits)?,
+    };
+    // A scripted module's own features: say which path the scores took.
+    if forward.features.is_some() && model.var_store().is_none() {
+        for s in &mut scores {
+            for name in [ScoreName::GradTrust, ScoreName::GradNorm] {
+                s.notes.push(format!("{name}: {CLOSED_ON_MODULE}"));
+            }
+        }
+    }
+    if let (true, GradTrustMethod::Autograd, Some(features)) = (
+        set.contains(ScoreName::GradTrust),
+        opts.gradtrust,
+        &forward.features,
+    ) {
+        let values = gradtrust_autograd::gradtrust_autograd(&model.classifier(), features)?;
         for (s, v) in scores.iter_mut().zip(values) {
             s.set(ScoreName::GradTrust, v, closed_form::DEGENERATE);
         }
     }
     if set.contains(ScoreName::McDropout) {
-        let values = mc_dropout::mc_dropout(
-            model,
-            &forward.head_input,
-            &forward.logits,
-            opts.mc_passes,
-            opts.seed,
-        )?;
-        for (s, v) in scores.iter_mut().zip(values) {
-            s.set(ScoreName::McDropout, Some(v), "");
+        match &forward.head_input {
+            Some(head_input) => {
+                let values = mc_dropout::mc_dropout(
+                    model,
+                    head_input,
+                    &forward.logits,
+                    opts.mc_passes,
+                    opts.seed,
+                )?;
+                for (s, v) in scores.iter_mut().zip(values) {
+                    s.set(ScoreName::McDropout, Some(v), "");
+                }
+            }
+            None => {
+                for s in &mut scores {
+                    s.set(ScoreName::McDropout, None, NO_HEAD);
+                }
+            }
         }
     }
     Ok(scores)

@@ -33,48 +33,259 @@ fn kind_of(dtype: pytorch_reader::DType) -> Option<Kind> {
     })
 }
 
-/// Reads every tensor of a weight file.
-pub fn read_state_dict(path: &Path) -> Result<StateDict> {
-    let bad = |reason: String| Error::Weights {
-        path: path.to_path_buf(),
-        reason,
+/// Top-level keys under which training scripts keep the state dict beside other entries
+/// (`epoch`, `optimizer`, `args`…), in the order they are preferred when several hold one.
+pub const CONTAINER_KEYS: [&str; 6] = [
+    "state_dict",
+    "model",
+    "model_state",
+    "model_state_dict",
+    "net",
+    "module",
+];
+
+/// An opened weight file: every tensor's key as the file nests it (dicts joined with `.`,
+/// so `{'state_dict': {'module.fc.weight': …}}` is `state_dict.module.fc.weight`), data read
+/// only for the keys a model takes.
+pub struct Checkpoint {
+    path: PathBuf,
+    tensors: Tensors,
+}
+
+enum Tensors {
+    Pth(HashMap<String, pytorch_reader::Tensor>),
+    Safetensors(HashMap<String, Tensor>),
+}
+
+impl Checkpoint {
+    pub fn open(path: &Path) -> Result<Checkpoint> {
+        let bad = |reason: String| Error::Weights {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.len() == 0 {
+            return Err(bad("empty file (0 bytes)".into()));
+        }
+        if is_torchscript(path) {
+            return Err(bad(
+                "is a TorchScript archive (torch.jit.save), not a state dict: run it with \
+                 --model torchscript --weights FILE --preset NAME (the built-in model or family \
+                 whose preset it borrows, e.g. r3d_18, swin3d, imagenet)"
+                    .into(),
+            ));
+        }
+        let tensors = if path.extension().is_some_and(|e| e == "safetensors") {
+            let tensors = Tensor::read_safetensors(path)
+                .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+            Tensors::Safetensors(tensors.into_iter().collect())
+        } else {
+            let reader = pytorch_reader::PytorchReader::new(path)
+                .map_err(|e| bad(format!("not a readable PyTorch weight file: {e}")))?;
+            Tensors::Pth(reader.into_tensors())
+        };
+        let checkpoint = Checkpoint {
+            path: path.to_path_buf(),
+            tensors,
+        };
+        if checkpoint.keys().is_empty() {
+            return Err(bad("holds no tensors".into()));
+        }
+        Ok(checkpoint)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every tensor key, sorted.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = match &self.tensors {
+            Tensors::Pth(m) => m.keys().map(String::as_str).collect(),
+            Tensors::Safetensors(m) => m.keys().map(String::as_str).collect(),
+        };
+        keys.sort_unstable();
+        keys
+    }
+
+    fn shape(&self, key: &str) -> Option<Vec<i64>> {
+        match &self.tensors {
+            Tensors::Pth(m) => m
+                .get(key)
+                .map(|t| t.shape().iter().map(|&d| d as i64).collect()),
+            Tensors::Safetensors(m) => m.get(key).map(Tensor::size),
+        }
+    }
+
+    fn read(&self, key: &str) -> Result<Tensor> {
+        let bad = |reason: String| Error::Weights {
+            path: self.path.clone(),
+            reason,
+        };
+        match &self.tensors {
+            Tensors::Safetensors(m) => Ok(m[key].shallow_clone()),
+            Tensors::Pth(m) => {
+                let t = &m[key];
+                let kind = kind_of(t.dtype())
+                    .ok_or_else(|| bad(format!("{key}: unsupported dtype {:?}", t.dtype())))?;
+                let shape: Vec<i64> = t.shape().iter().map(|&d| d as i64).collect();
+                let bytes = t.read().map_err(|e| {
+                    bad(format!(
+                        "{key}: cannot read its data ({e}); truncated file?"
+                    ))
+                })?;
+                Ok(Tensor::f_from_data_size(&bytes, &shape, kind)?)
+            }
+        }
+    }
+
+    /// Where the model's state dict sits in the file: the key prefix (`""`, `module.`,
+    /// `state_dict.model.`, …) under which `classifier_key` is found. With `explicit`
+    /// (`--weights-key`), only under that key. Several candidates: the bare file first, then
+    /// the training scripts' usual container keys ([`CONTAINER_KEYS`]), then DDP's
+    /// `module.`/Lightning's `model.`; two unknown prefixes are ambiguous and need
+    /// `explicit`.
+    pub fn locate(&self, classifier_key: &str, explicit: Option<&str>) -> Result<String> {
+        let keys = self.keys();
+        let scope = explicit.map(|k| format!("{}.", k.trim_end_matches('.')));
+        if let Some(scope) = &scope {
+            if !keys.iter().any(|k| k.starts_with(scope.as_str())) {
+                return Err(Error::Weights {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "--weights-key {}: no tensors under that key; {}",
+                        explicit.unwrap_or_default(),
+                        self.describe()
+                    ),
+                });
+            }
+        }
+        let mut candidates: Vec<&str> = keys
+            .iter()
+            .filter_map(|k| k.strip_suffix(classifier_key))
+            .filter(|p| p.is_empty() || p.ends_with('.'))
+            .filter(|p| scope.as_deref().is_none_or(|s| p.starts_with(s)))
+            .collect();
+        let rank = |prefix: &str| -> usize {
+            if prefix.is_empty() {
+                return 0;
+            }
+            let first = prefix.split('.').next().unwrap_or_default();
+            CONTAINER_KEYS
+                .iter()
+                .position(|c| *c == first)
+                .map_or(CONTAINER_KEYS.len() + 2, |i| i + 1)
+        };
+        candidates.sort_by_key(|p| (rank(p), p.len()));
+        match candidates.as_slice() {
+            [] => Err(Error::Weights {
+                path: self.path.clone(),
+                reason: format!(
+                    "no state dict with the classifier key {classifier_key} found{}; {}",
+                    scope
+                        .as_deref()
+                        .map(|s| format!(" under {s}"))
+                        .unwrap_or_default(),
+                    self.describe()
+                ),
+            }),
+            // A longer candidate that extends the first (`module.` and
+            // `module.layer4.0.fc.`, a key that merely ends like the classifier's) is no rival.
+            [first, rest @ ..]
+                if !rest
+                    .iter()
+                    .any(|c| rank(c) == rank(first) && !c.starts_with(first)) =>
+            {
+                Ok(first.to_string())
+            }
+            many => Err(Error::Weights {
+                path: self.path.clone(),
+                reason: format!(
+                    "several state dicts hold {classifier_key} (under {}); pick one with \
+                     --weights-key KEY",
+                    many.iter()
+                        .map(|p| format!("{:?}", p.trim_end_matches('.')))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// The shape of `key` under `prefix`.
+    pub fn shape_at(&self, prefix: &str, key: &str) -> Option<Vec<i64>> {
+        self.shape(&format!("{prefix}{key}"))
+    }
+
+    /// The tensors under `prefix`, the prefix removed.
+    pub fn state_dict(&self, prefix: &str) -> Result<StateDict> {
+        let mut out = StateDict::new();
+        for key in self.keys() {
+            if let Some(short) = key.strip_prefix(prefix) {
+                out.insert(short.to_string(), self.read(key)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// What the file holds, for errors: key count, top-level keys, the keys' common prefix.
+    fn describe(&self) -> String {
+        let keys = self.keys();
+        let mut top: Vec<&str> = keys
+            .iter()
+            .map(|k| k.split('.').next().unwrap_or(k))
+            .collect();
+        top.dedup();
+        let shown = top.iter().take(12).copied().collect::<Vec<_>>().join(", ");
+        let more = if top.len() > 12 {
+            format!(" and {} more", top.len() - 12)
+        } else {
+            String::new()
+        };
+        let common = keys.iter().skip(1).fold(keys[0], |acc, k| {
+            let n = acc
+                .char_indices()
+                .zip(k.chars())
+                .take_while(|((_, a), b)| a == b)
+                .last()
+                .map_or(0, |((i, a), _)| i + a.len_utf8());
+            &acc[..n]
+        });
+        format!(
+            "the file holds {} tensors, top-level keys [{shown}{more}], common key prefix {:?}",
+            keys.len(),
+            common
+        )
+    }
+}
+
+/// A TorchScript archive (`torch.jit.save`): a zip holding `<name>/code/…` and
+/// `<name>/constants.pkl`, unlike `torch.save`'s `<name>/data.pkl` alone.
+pub fn is_torchscript(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
     };
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.len() == 0 {
-        return Err(bad("empty file (0 bytes)".into()));
-    }
-    if path.extension().is_some_and(|e| e == "safetensors") {
-        let tensors = Tensor::read_safetensors(path)
-            .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
-        return Ok(tensors.into_iter().collect());
-    }
-    let reader = pytorch_reader::PytorchReader::new(path)
-        .map_err(|e| bad(format!("not a readable PyTorch weight file: {e}")))?;
-    let mut out = StateDict::new();
-    for (name, t) in reader.into_tensors() {
-        let kind = kind_of(t.dtype())
-            .ok_or_else(|| bad(format!("{name}: unsupported dtype {:?}", t.dtype())))?;
-        let shape: Vec<i64> = t.shape().iter().map(|&d| d as i64).collect();
-        let bytes = t.read().map_err(|e| {
-            bad(format!(
-                "{name}: cannot read its data ({e}); truncated file?"
-            ))
-        })?;
-        let tensor = Tensor::f_from_data_size(&bytes, &shape, kind)?;
-        out.insert(name, tensor);
-    }
-    if out.is_empty() {
-        return Err(bad("holds no tensors".into()));
-    }
-    Ok(out)
+    let Ok(archive) = zip::ZipArchive::new(std::io::BufReader::new(file)) else {
+        return false;
+    };
+    let names: Vec<String> = archive
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .collect();
+    names.iter().any(|n| n.contains("/code/"))
+        && names.iter().any(|n| n.ends_with("/constants.pkl"))
+}
+
+/// Reads the state dict of a weight file that holds one at its top level.
+pub fn read_state_dict(path: &Path) -> Result<StateDict> {
+    Checkpoint::open(path)?.state_dict("")
 }
 
 /// Copies a weight file into a model's parameters and buffers. Missing keys, unexpected keys
 /// and shape mismatches are collected into one error naming the file and the model.
 /// `num_batches_tracked` is accepted when present (torchvision keeps it, inference never
 /// reads it) and not required (old files lack it).
-pub fn load_into(vs: &VarStore, path: &Path, model: &str) -> Result<()> {
-    let file = read_state_dict(path)?;
+pub fn load_into(vs: &VarStore, file: &StateDict, path: &Path, model: &str) -> Result<()> {
     let vars = vs.variables();
     let mut problems = Vec::new();
     let mut missing: Vec<&String> = vars.keys().filter(|k| !file.contains_key(*k)).collect();
@@ -82,7 +293,7 @@ pub fn load_into(vs: &VarStore, path: &Path, model: &str) -> Result<()> {
     for key in missing {
         problems.push(format!("missing key {key}"));
     }
-    for (key, tensor) in &file {
+    for (key, tensor) in file {
         match vars.get(key) {
             None if is_bn_counter(key, &vars) => {}
             None => problems.push(format!("unexpected key {key}")),

@@ -183,3 +183,36 @@ pub fn head_reproduces_logits(
         "{name}: head(head_input) vs logits rel err {err}"
     );
 }
+
+/// The published parameter count and classifier shape of each torchvision checkpoint
+/// (shared/spec/models.md): the registry derives both from the built network, and the
+/// tests hold it to these facts.
+pub fn published(name: &str) -> (u64, Vec<i64>) {
+    let (params, shape): (u64, &[i64]) = match name {
+        "r3d_18" => (33_371_472, &[400, 512]),
+        "mc3_18" => (11_695_440, &[400, 512]),
+        "r2plus1d_18" => (31_505_325, &[400, 512]),
+        "s3d" => (8_320_048, &[400, 1024, 1, 1, 1]),
+        "mvit_v1_b" => (36_610_672, &[400, 768]),
+        "mvit_v2_s" => (34_537_744, &[400, 768]),
+        "swin3d_t" => (28_158_070, &[400, 768]),
+        "swin3d_s" => (49_816_678, &[400, 768]),
+        "swin3d_b" => (88_048_984, &[400, 1024]),
+        "alexnet" => (61_100_840, &[1000, 4096]),
+        "vgg11_bn" => (132_868_840, &[1000, 4096]),
+        "resnet18" => (11_689_512, &[1000, 512]),
+        "resnet50" => (25_557_032, &[1000, 2048]),
+        "wide_resnet50_2" => (68_883_240, &[1000, 2048]),
+        "resnext50_32x4d" => (25_028_904, &[1000, 2048]),
+        "resnext101_64x4d" => (83_455_272, &[1000, 2048]),
+        "mobilenet_v3_small" => (2_542_856, &[1000, 1024]),
+        "efficientnet_v2_s" => (21_458_488, &[1000, 1280]),
+        "convnext_tiny" => (28_589_128, &[1000, 768]),
+        "swin_v2_t" => (28_351_570, &[1000, 768]),
+        "swin_b" => (87_768_224, &[1000, 1024]),
+        "vit_b_16" => (86_567_656, &[1000, 768]),
+        "maxvit_t" => (30_919_624, &[1000, 512]),
+        other => panic!("no published facts for {other}"),
+    };
+    (params, shape.to_vec())
+}
