@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
 use super::metrics::TieGroups;
-use super::rows::ResultsFile;
+use super::rows::{present, ResultsFile};
 use super::{Metric, ModelEval};
 use crate::scores::ScoreName;
 use crate::{Error, Result};
@@ -60,6 +60,7 @@ fn score_color(score: ScoreName) -> RGBColor {
         ScoreName::Energy => RGBColor(0xe3, 0x77, 0xc2),
         ScoreName::NegBrier => RGBColor(0x7f, 0x7f, 0x7f),
         ScoreName::GradNorm => RGBColor(0xbc, 0xbd, 0x22),
+        ScoreName::Doctor => RGBColor(0x6b, 0x8e, 0x23),
         ScoreName::McDropout => RGBColor(0x17, 0xbe, 0xcf),
         ScoreName::Odin => RGBColor(0xd6, 0x27, 0x28),
         ScoreName::PurviewInitial => RGBColor(0x39, 0x3b, 0x79),
@@ -138,11 +139,10 @@ pub fn draw_all(out: &Path, file: &ResultsFile, eval: &ModelEval) -> Result<Plot
         .scores
         .iter()
         .enumerate()
-        .map(|(i, &score)| {
-            let (values, correct) = file
-                .samples
-                .iter()
-                .filter_map(|s| s.scores[i].map(|v| (v, s.correct)))
+        .map(|(j, &score)| {
+            let (values, correct) = present(file.values.column(j))
+                .zip(&file.samples)
+                .filter_map(|(v, s)| Some((v?, s.correct)))
                 .unzip();
             Series {
                 score,
@@ -160,13 +160,13 @@ pub fn draw_all(out: &Path, file: &ResultsFile, eval: &ModelEval) -> Result<Plot
     }
 
     // Scatter: rows with both GradTrust and softmax.
-    let gi = file.scores.iter().position(|&s| s == ScoreName::GradTrust);
-    let si = file.scores.iter().position(|&s| s == ScoreName::Softmax);
-    if let (Some(gi), Some(si)) = (gi, si) {
-        let points: Vec<(f64, f64, bool)> = file
-            .samples
-            .iter()
-            .filter_map(|s| Some((s.scores[gi]?, s.scores[si]?, s.correct)))
+    let gradtrust = file.column(ScoreName::GradTrust);
+    let softmax = file.column(ScoreName::Softmax);
+    if let (Some(gt), Some(sm)) = (gradtrust, softmax) {
+        let points: Vec<(f64, f64, bool)> = present(gt)
+            .zip(present(sm))
+            .zip(&file.samples)
+            .filter_map(|((g, p), s)| Some((g?, p?, s.correct)))
             .collect();
         if !points.is_empty() {
             let title = format!("{model}: GradTrust vs softmax confidence ({level} level)");
