@@ -1122,3 +1122,83 @@ fn temperature_scaling_fixes_an_overconfident_run() {
     let held_ref = reference["temperature"][1]["nll_before"].as_f64().unwrap();
     assert!((before - held_ref).abs() <= 1e-9, "{before} vs {held_ref}");
 }
+
+/// Three runs: Table I as Markdown, CSV and LaTeX, sorted by accuracy, best two marked.
+#[test]
+fn three_runs_give_table_one_in_three_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = [("mc3_18", 0.5, 7), ("r3d_18", 0.8, 8), ("s3d", 0.65, 9)];
+    let files: Vec<PathBuf> = runs
+        .iter()
+        .map(|&(m, acc, seed)| {
+            let p = dir.path().join(format!("{m}.csv"));
+            write_csv(&p, &results_rows(m, 150, acc, seed));
+            p
+        })
+        .collect();
+    let out = dir.path().join("o");
+    eval::run(&EvalOptions {
+        bootstrap: bootstrap(50, 0),
+        ..opts(files, Some(&out))
+    })
+    .unwrap();
+    let json = read_json(&out.join("metrics.json"));
+    let mut by_acc: Vec<(String, f64)> = json["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap().to_string(),
+                m["top1"]["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    by_acc.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let order: Vec<&str> = by_acc.iter().map(|m| m.0.as_str()).collect();
+
+    let mut r = csv::Reader::from_path(out.join("table.csv")).unwrap();
+    let header = r.headers().unwrap().clone();
+    let recs: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(recs.iter().map(|r| &r[0]).collect::<Vec<_>>(), order);
+    for rec in &recs {
+        let ranks: Vec<&str> = header
+            .iter()
+            .zip(rec.iter())
+            .filter(|(h, _)| h.ends_with("_rank"))
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(ranks.len(), SCORES.len());
+        assert!(ranks.contains(&"1") && ranks.iter().filter(|r| !r.is_empty()).count() >= 2);
+        assert!(!rec[header.iter().position(|h| h == "gradtrust_lower").unwrap()].is_empty());
+    }
+    let tex = std::fs::read_to_string(out.join("table.tex")).unwrap();
+    assert!(
+        tex.contains("\\begin{tabular}") && tex.contains("\\bottomrule"),
+        "{tex}"
+    );
+    let tex_rows: Vec<&str> = tex
+        .lines()
+        .filter(|l| l.ends_with("\\\\") && !l.starts_with("model"))
+        .collect();
+    assert_eq!(tex_rows.len(), 3, "{tex}");
+    for (row, model) in tex_rows.iter().zip(&order) {
+        assert!(row.starts_with(&model.replace('_', "\\_")), "{row}");
+        assert_eq!(row.matches("\\textbf{").count(), 1, "{row}");
+        assert!(row.contains("\\underline{"), "{row}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let md_rows: Vec<&str> = report
+        .lines()
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| model"))
+        .collect();
+    assert_eq!(md_rows.len(), 3, "{report}");
+    for (row, model) in md_rows.iter().zip(&order) {
+        assert!(
+            row.starts_with(&format!("| {}", model.replace('_', "\\_"))),
+            "{row}"
+        );
+        assert!(row.contains("**"), "{row}");
+    }
+}

@@ -767,6 +767,8 @@ fn write_outputs(
         plot_files.push(plots::draw_all(out, file, eval)?);
     }
     written.push(write("metrics.csv", &report::metrics_csv(evals)?)?);
+    written.push(write("table.csv", &report::table_csv(evals, opts.metric)?)?);
+    written.push(write("table.tex", &report::table_tex(evals, opts.metric))?);
     let json = report::metrics_json(evals, opts.level, opts.metric);
     let json = serde_json::to_string_pretty(&json)
         .map_err(|e| Error::Invalid(format!("metrics.json: {e}")))?;

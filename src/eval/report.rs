@@ -356,7 +356,7 @@ pub fn report_md(evals: &[ModelEval], level: Level, metric: Metric, plots: &[Plo
             .join(" | ")
     );
     let _ = writeln!(out, "|---|{}", "---:|".repeat(cols.len()));
-    for e in evals {
+    for e in by_accuracy(evals) {
         let values = row_values(e, &cols, metric);
         let marks = best_two(&values, metric.higher_is_better());
         let cells: Vec<String> = values
@@ -569,6 +569,135 @@ fn temperature_line(t: &super::TemperatureEval) -> String {
         fmt_value(t.before.ece),
         fmt_value(t.after.ece)
     )
+}
+
+/// The runs sorted by top-1 accuracy, best first (the paper's Table I order); ties and runs
+/// without an accuracy keep their order.
+pub fn by_accuracy(evals: &[ModelEval]) -> Vec<&ModelEval> {
+    let mut v: Vec<&ModelEval> = evals.iter().collect();
+    let acc = |e: &ModelEval| e.top1.map_or(f64::NEG_INFINITY, |a| a.value);
+    v.sort_by(|a, b| acc(b).total_cmp(&acc(a)));
+    v
+}
+
+/// `table.csv`: Table I as data, one row per run sorted by accuracy; per score the value,
+/// interval and rank mark (1 best, 2 second, empty otherwise).
+pub fn table_csv(evals: &[ModelEval], metric: Metric) -> Result<String> {
+    let cols = score_columns(evals);
+    let err = |e: csv::Error| Error::Invalid(format!("table.csv: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "model".to_string(),
+        "metric".to_string(),
+        "top1_accuracy".to_string(),
+    ];
+    for c in &cols {
+        header.extend([
+            c.to_string(),
+            format!("{c}_lower"),
+            format!("{c}_upper"),
+            format!("{c}_rank"),
+        ]);
+    }
+    w.write_record(&header).map_err(err)?;
+    let num = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
+    for e in by_accuracy(evals) {
+        let values = row_values(e, &cols, metric);
+        let marks = best_two(&values, metric.higher_is_better());
+        let mut rec = vec![
+            e.model.clone(),
+            metric.as_str().to_string(),
+            num(e.top1.map(|a| a.value)),
+        ];
+        for ((c, v), m) in cols.iter().zip(&values).zip(marks) {
+            let i = e.score(c).and_then(|s| s.interval(metric));
+            rec.extend([
+                num(*v),
+                num(i.map(|i| i.lower)),
+                num(i.map(|i| i.upper)),
+                if m == 0 { String::new() } else { m.to_string() },
+            ]);
+        }
+        w.write_record(&rec).map_err(err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Invalid(format!("table.csv: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("table.csv: {e}")))
+}
+
+fn tex_escape(s: &str) -> String {
+    s.replace('\\', "\\textbackslash{}")
+        .replace('_', "\\_")
+        .replace('&', "\\&")
+        .replace('%', "\\%")
+        .replace('#', "\\#")
+}
+
+/// `table.tex`: Table I as a LaTeX `tabular` (booktabs), best in bold, second underlined,
+/// intervals in brackets below the value's line.
+pub fn table_tex(evals: &[ModelEval], metric: Metric) -> String {
+    let cols = score_columns(evals);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "% {} ({} is better); best bold, second underlined; 95% bootstrap intervals.",
+        metric.title(),
+        if metric.higher_is_better() {
+            "higher"
+        } else {
+            "lower"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "\\begin{{tabular}}{{l r {}}}",
+        "r ".repeat(cols.len()).trim_end()
+    );
+    let _ = writeln!(out, "\\toprule");
+    let _ = writeln!(
+        out,
+        "model & top-1 & {} \\\\",
+        cols.iter()
+            .map(|c| tex_escape(c))
+            .collect::<Vec<_>>()
+            .join(" & ")
+    );
+    let _ = writeln!(out, "\\midrule");
+    for e in by_accuracy(evals) {
+        let values = row_values(e, &cols, metric);
+        let marks = best_two(&values, metric.higher_is_better());
+        let cells: Vec<String> = values
+            .iter()
+            .zip(marks)
+            .zip(&cols)
+            .map(|((v, m), c)| {
+                let text = fmt_value(*v).replace('–', "--");
+                let text = match (v, m) {
+                    (Some(_), 1) => format!("\\textbf{{{text}}}"),
+                    (Some(_), 2) => format!("\\underline{{{text}}}"),
+                    _ => text,
+                };
+                match e.score(c).and_then(|s| s.interval(metric)) {
+                    Some(i) => format!("{text} {{\\scriptsize [{:.3}, {:.3}]}}", i.lower, i.upper),
+                    None => text,
+                }
+            })
+            .collect();
+        let acc = e.top1.map_or_else(
+            || "--".to_string(),
+            |a| format!("{:.2}\\%", 100.0 * a.value),
+        );
+        let _ = writeln!(
+            out,
+            "{} & {acc} & {} \\\\",
+            tex_escape(&e.model),
+            cells.join(" & ")
+        );
+    }
+    let _ = writeln!(out, "\\bottomrule");
+    let _ = writeln!(out, "\\end{{tabular}}");
+    out
 }
 
 #[cfg(test)]
