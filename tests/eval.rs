@@ -407,7 +407,13 @@ fn eval_writes_every_file() {
         "report.md".into(),
     ];
     for model in ["r2plus1d_18", "mc3_18"] {
-        for kind in ["scatter", "risk_coverage", "roc", "histograms"] {
+        for kind in [
+            "scatter",
+            "risk_coverage",
+            "roc",
+            "reliability",
+            "histograms",
+        ] {
             for ext in ["svg", "png"] {
                 expected.push(format!("{model}_{kind}.{ext}"));
             }

@@ -9,6 +9,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
+use super::calibration::Bin;
 use super::metrics::TieGroups;
 use super::rows::{present, ResultsFile};
 use super::{Metric, ModelEval};
@@ -218,6 +219,21 @@ pub fn draw_all(out: &Path, file: &ResultsFile, eval: &ModelEval) -> Result<Plot
         ));
     }
 
+    if let Some(c) = &eval.calibration {
+        if c.metrics.n > 0 {
+            let ece = c.metrics.ece.unwrap_or(f64::NAN);
+            let title = format!("{model}: reliability of the top-1 probability ({level} level)");
+            let base = format!("{stem}_reliability");
+            render!(
+                out,
+                base,
+                (900, 800),
+                draw_reliability(&title, &c.reliability, ece)
+            );
+            files.charts.push((title, base));
+        }
+    }
+
     let title = format!("{model}: score distributions, correct vs wrong ({level} level)");
     let base = format!("{stem}_histograms");
     let cols = series.len().min(3);
@@ -278,15 +294,15 @@ fn draw_scatter<DB: DrawingBackend>(
     points: &[(f64, f64, bool)],
 ) -> DrawResult<DB> {
     root.fill(&WHITE)?;
+    // Both axes fit the data: softmax confidences often sit in a narrow band.
     let (x0, x1) = padded_range(points.iter().map(|p| p.0));
-    let (ylo, _) = min_max(points.iter().map(|p| p.1));
-    let y0 = if ylo >= 0.0 { 0.0 } else { ylo };
+    let (y0, y1) = padded_range(points.iter().map(|p| p.1));
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 26))
         .margin(20)
         .x_label_area_size(60)
         .y_label_area_size(80)
-        .build_cartesian_2d(x0..x1, y0..1.02)?;
+        .build_cartesian_2d(x0..x1, y0..y1)?;
     chart
         .configure_mesh()
         .x_desc("GradTrust (higher = more trust)")
@@ -527,6 +543,65 @@ fn draw_roc<DB: DrawingBackend>(
         &format!("score ({}, higher = better)", Metric::Auroc.title()),
         &legend,
     )?;
+    Ok(())
+}
+
+/// The reliability diagram: per equal-width bin of the top-1 probability, the accuracy of its
+/// rows (bar) against the diagonal of perfect calibration, and its mean confidence (dot).
+fn draw_reliability<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    bins: &[Bin],
+    ece: f64,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 24))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("top-1 probability (confidence)")
+        .y_desc("accuracy of the rows in the bin")
+        .axis_desc_style((FONT, 20))
+        .label_style((FONT, 16))
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(1)
+        .draw()?;
+    let bar = RGBColor(0x1f, 0x4e, 0xc4);
+    chart
+        .draw_series(bins.iter().filter_map(|b| {
+            let a = b.accuracy?;
+            Some(Rectangle::new(
+                [(b.lower, 0.0), (b.upper, a)],
+                bar.mix(0.55).filled(),
+            ))
+        }))?
+        .label(format!("accuracy per bin (ECE {ece:.4})"))
+        .legend(move |(x, y)| {
+            Rectangle::new([(x, y - 6), (x + 16, y + 6)], bar.mix(0.55).filled())
+        });
+    let gray = RGBColor(150, 150, 150).stroke_width(2);
+    chart
+        .draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 8, 6, gray))?
+        .label("perfect calibration")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], gray));
+    chart
+        .draw_series(
+            bins.iter()
+                .filter_map(|b| Some(Circle::new((b.confidence?, b.accuracy?), 5, WRONG.filled()))),
+        )?
+        .label("mean confidence of the bin")
+        .legend(move |(x, y)| Circle::new((x + 8, y), 5, WRONG.filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 18))
+        .draw()?;
     Ok(())
 }
 
