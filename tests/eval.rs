@@ -501,6 +501,66 @@ fn eval_writes_every_file() {
     assert_eq!(r.records().count(), 12);
 }
 
+/// per_class.csv: one class's numbers are the metrics of that class's rows alone.
+#[test]
+fn per_class_rows_are_the_metrics_of_each_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("r.csv");
+    let rows = results_rows("r3d_18", 120, 0.6, 4);
+    write_csv(&a, &rows);
+    let out = dir.path().join("o");
+    eval::run(&EvalOptions {
+        bootstrap: bootstrap(0, 0),
+        ..opts(vec![a], Some(&out))
+    })
+    .unwrap();
+    let col = |k: &str| HEADER.iter().position(|h| *h == k).unwrap();
+    let mut r = csv::Reader::from_path(out.join("per_class.csv")).unwrap();
+    let header = r.headers().unwrap().clone();
+    let at = |rec: &csv::StringRecord, k: &str| {
+        rec[header.iter().position(|h| h == k).unwrap()].to_string()
+    };
+    let recs: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(recs.len(), 4, "four classes");
+    for rec in &recs {
+        let label = at(rec, "label_index");
+        let (mut s, mut c) = (Vec::new(), Vec::new());
+        let mut wrong_preds = std::collections::BTreeMap::<String, usize>::new();
+        for r in rows.iter().filter(|r| {
+            r[col("level")] == "video" && r[col("status")] == "ok" && r[col("label_index")] == label
+        }) {
+            s.push(r[col("energy")].parse::<f64>().unwrap());
+            c.push(r[col("correct")] == "true");
+            if r[col("correct")] == "false" {
+                *wrong_preds.entry(r[col("pred_index")].clone()).or_default() += 1;
+            }
+        }
+        let want = DetectionMetrics::compute(&s, &c);
+        assert_eq!(at(rec, "rows"), s.len().to_string());
+        let acc = c.iter().filter(|&&x| x).count() as f64 / c.len() as f64;
+        assert_eq!(at(rec, "accuracy").parse::<f64>().unwrap(), acc);
+        assert_eq!(
+            at(rec, "energy_auroc").parse::<f64>().ok(),
+            want.auroc,
+            "class {label}"
+        );
+        assert_eq!(
+            at(rec, "energy_aurc").parse::<f64>().ok(),
+            want.aurc,
+            "class {label}"
+        );
+        let most = wrong_preds.values().max().copied().unwrap_or(0);
+        assert_eq!(
+            at(rec, "its_count"),
+            if most > 0 {
+                most.to_string()
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
 #[test]
 fn eval_equals_direct_metrics_of_the_rows() {
     let dir = tempfile::tempdir().unwrap();

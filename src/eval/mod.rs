@@ -768,6 +768,10 @@ fn write_outputs(
     }
     written.push(write("metrics.csv", &report::metrics_csv(evals)?)?);
     written.push(write("table.csv", &report::table_csv(evals, opts.metric)?)?);
+    written.push(write(
+        "per_class.csv",
+        &report::per_class_csv(evals, files)?,
+    )?);
     written.push(write("table.tex", &report::table_tex(evals, opts.metric))?);
     let json = report::metrics_json(evals, opts.level, opts.metric);
     let json = serde_json::to_string_pretty(&json)

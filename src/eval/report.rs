@@ -571,6 +571,85 @@ fn temperature_line(t: &super::TemperatureEval) -> String {
     )
 }
 
+/// `per_class.csv`: per run and true class (rows with a label index): rows, accuracy, and
+/// per score AUROC and AURC over that class's rows (AUROC empty unless the class has both
+/// correct and wrong predictions).
+pub fn per_class_csv(evals: &[ModelEval], files: &[super::rows::ResultsFile]) -> Result<String> {
+    use super::metrics::Ranking;
+    use std::collections::BTreeMap;
+    let err = |e: csv::Error| Error::Invalid(format!("per_class.csv: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let cols = score_columns(evals);
+    let mut header = vec![
+        "model".to_string(),
+        "label_index".to_string(),
+        "rows".to_string(),
+        "accuracy".to_string(),
+        "most_frequent_wrong_prediction".to_string(),
+        "its_count".to_string(),
+    ];
+    for c in &cols {
+        header.extend([format!("{c}_auroc"), format!("{c}_aurc")]);
+    }
+    w.write_record(&header).map_err(err)?;
+    let num = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
+    for (e, f) in evals.iter().zip(files) {
+        let mut classes: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, s) in f.samples.iter().enumerate() {
+            if let Some(l) = s.label {
+                classes.entry(l).or_default().push(i);
+            }
+        }
+        for (label, rows) in classes {
+            let correct: Vec<bool> = rows.iter().map(|&i| f.samples[i].correct).collect();
+            let right = correct.iter().filter(|&&c| c).count();
+            let mut confusions: BTreeMap<usize, usize> = BTreeMap::new();
+            for &i in &rows {
+                let s = &f.samples[i];
+                if let (false, Some(p)) = (s.correct, s.pred) {
+                    *confusions.entry(p).or_default() += 1;
+                }
+            }
+            // Most frequent, the smallest index among equals.
+            let top = confusions
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
+            let mut rec = vec![
+                e.model.clone(),
+                label.to_string(),
+                rows.len().to_string(),
+                (right as f64 / rows.len() as f64).to_string(),
+                top.map_or_else(String::new, |t| t.0.to_string()),
+                top.map_or_else(String::new, |t| t.1.to_string()),
+            ];
+            for c in &cols {
+                let column = f
+                    .scores
+                    .iter()
+                    .position(|s| s.as_str() == *c)
+                    .map(|j| f.values.column(j));
+                match column {
+                    Some(col) => {
+                        let values = rows.iter().map(|&i| {
+                            let v = col[i];
+                            v.is_finite().then_some(v)
+                        });
+                        let g = Ranking::new(values).tie_groups(&correct, None);
+                        rec.push(num(g.auroc()));
+                        rec.push(num(g.aurc()));
+                    }
+                    None => rec.extend([String::new(), String::new()]),
+                }
+            }
+            w.write_record(&rec).map_err(err)?;
+        }
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Invalid(format!("per_class.csv: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("per_class.csv: {e}")))
+}
+
 /// The runs sorted by top-1 accuracy, best first (the paper's Table I order); ties and runs
 /// without an accuracy keep their order.
 pub fn by_accuracy(evals: &[ModelEval]) -> Vec<&ModelEval> {
