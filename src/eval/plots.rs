@@ -420,6 +420,32 @@ fn draw_side_legend<DB: DrawingBackend>(
     Ok(())
 }
 
+/// For each curve, the first curve equal to it (itself if none before): curves that coincide
+/// (scores ranking the rows alike, e.g. softmax and margin with two classes) are drawn once,
+/// under one legend entry naming them all.
+fn coinciding(curves: &[Vec<(f64, f64)>]) -> Vec<usize> {
+    let same = |a: &[(f64, f64)], b: &[(f64, f64)]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(p, q)| (p.0 - q.0).abs() <= 1e-12 && (p.1 - q.1).abs() <= 1e-12)
+    };
+    (0..curves.len())
+        .map(|i| (0..i).find(|&j| same(&curves[j], &curves[i])).unwrap_or(i))
+        .collect()
+}
+
+/// `softmax = margin = …`: the scores whose curve is `leader`'s.
+fn joined_names(groups: &[(ScoreName, TieGroups, f64, f64)], leader: &[usize], i: usize) -> String {
+    groups
+        .iter()
+        .zip(leader)
+        .filter(|(_, &l)| l == i)
+        .map(|(g, _)| g.0.as_str())
+        .collect::<Vec<_>>()
+        .join(" = ")
+}
+
 /// Drawing order: GradTrust last, so it lies on top.
 fn gradtrust_last(groups: &[(ScoreName, TieGroups, f64, f64)]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..groups.len()).collect();
@@ -469,8 +495,12 @@ fn draw_risk_coverage<DB: DrawingBackend>(
         c.iter().map(|&(x, y)| (x, y.min(y_max))).collect()
     };
     let mut legend: Vec<LegendEntry> = Vec::new();
-    for (score, _, aurc, _) in groups {
-        legend.push((format!("{score} ({aurc:.4})"), line_style(*score), false));
+    let leader = coinciding(&curves);
+    for (i, (score, _, aurc, _)) in groups.iter().enumerate() {
+        if leader[i] == i {
+            let names = joined_names(groups, &leader, i);
+            legend.push((format!("{names} ({aurc:.4})"), line_style(*score), false));
+        }
     }
     // References first, so the scores draw over them. `all` is every evaluated row with one
     // score value: its curve is random order's.
@@ -494,7 +524,9 @@ fn draw_risk_coverage<DB: DrawingBackend>(
         legend.push((format!("oracle ({oracle_aurc:.4})"), oracle, true));
     }
     for i in gradtrust_last(groups) {
-        chart.draw_series(LineSeries::new(clip(&curves[i]), line_style(groups[i].0)))?;
+        if leader[i] == i {
+            chart.draw_series(LineSeries::new(clip(&curves[i]), line_style(groups[i].0)))?;
+        }
     }
     draw_side_legend(&legend_area, "score (AURC, lower = better)", &legend)?;
     Ok(())
@@ -523,19 +555,22 @@ fn draw_roc<DB: DrawingBackend>(
     let gray = RGBColor(150, 150, 150).stroke_width(2);
     chart.draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 8, 6, gray))?;
     let mut legend: Vec<LegendEntry> = Vec::new();
-    for (score, g, _, auroc) in groups {
-        if g.n_correct() > 0 && g.n_wrong() > 0 {
-            legend.push((format!("{score} ({auroc:.4})"), line_style(*score), false));
+    let rocs: Vec<Vec<(f64, f64)>> = groups
+        .iter()
+        .map(|(_, g, _, _)| thin(g.roc_curve(), 1e-3))
+        .collect();
+    let leader = coinciding(&rocs);
+    for (i, (score, g, _, auroc)) in groups.iter().enumerate() {
+        if g.n_correct() > 0 && g.n_wrong() > 0 && leader[i] == i {
+            let names = joined_names(groups, &leader, i);
+            legend.push((format!("{names} ({auroc:.4})"), line_style(*score), false));
         }
     }
     legend.push(("chance (0.5)".to_string(), gray, true));
     for i in gradtrust_last(groups) {
         let (score, g, _, _) = &groups[i];
-        if g.n_correct() > 0 && g.n_wrong() > 0 {
-            chart.draw_series(LineSeries::new(
-                thin(g.roc_curve(), 1e-3),
-                line_style(*score),
-            ))?;
+        if g.n_correct() > 0 && g.n_wrong() > 0 && leader[i] == i {
+            chart.draw_series(LineSeries::new(rocs[i].clone(), line_style(*score)))?;
         }
     }
     draw_side_legend(
@@ -742,6 +777,22 @@ mod tests {
         let shown = scatter_points(&big);
         assert_eq!(shown.len(), SCATTER_MAX);
         assert!(shown[..100].iter().any(|p| p.2) && shown[..100].iter().any(|p| !p.2));
+    }
+
+    #[test]
+    fn coinciding_curves_are_grouped() {
+        let a = vec![(0.0, 0.0), (0.5, 0.25), (1.0, 0.5)];
+        let b = vec![(0.0, 0.0), (0.5, 0.3), (1.0, 0.5)];
+        let leader = coinciding(&[a.clone(), b.clone(), a.clone(), b]);
+        assert_eq!(leader, vec![0, 1, 0, 1]);
+        let g = |s| (s, TieGroups::new(&[1.0], &[true]), 0.0, 0.0);
+        let groups = [
+            g(ScoreName::Softmax),
+            g(ScoreName::Energy),
+            g(ScoreName::Margin),
+            g(ScoreName::Doctor),
+        ];
+        assert_eq!(joined_names(&groups, &leader, 0), "softmax = margin");
     }
 
     #[test]
