@@ -87,6 +87,16 @@ struct EvalArgs {
     /// e_aurc, augrc.
     #[arg(long, default_value = "auroc")]
     metric: crate::eval::Metric,
+    /// Bootstrap resamples behind every 95% interval (0: no intervals).
+    #[arg(long, default_value_t = 1000)]
+    bootstrap: usize,
+    /// Seed of the bootstrap resamples and of the temperature-scaling split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fit a softmax temperature by NLL on a seeded half of the rows (needs a `logits`
+    /// column) and report calibration of the other half before and after.
+    #[arg(long)]
+    fit_temperature: bool,
 }
 
 #[derive(Args, Debug)]
@@ -460,6 +470,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 level: args.level,
                 out: args.out,
                 metric: args.metric,
+                bootstrap: crate::eval::bootstrap::Bootstrap {
+                    resamples: args.bootstrap,
+                    seed: args.seed,
+                },
+                fit_temperature: args.fit_temperature,
             })?;
             print!("{table}");
             Ok(ExitCode::SUCCESS)

@@ -296,6 +296,7 @@ fn single_run_rows_errors_and_exit_status() {
         level: gradtrust_video::eval::Level::Clip,
         out: None,
         metric: gradtrust_video::eval::Metric::Auroc,
+        ..Default::default()
     });
     assert!(table.is_ok(), "{:?}", table.err());
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use common::{cached_fixture, ffmpeg};
 
 /// Every score, the default set of `score`.
-const ALL_SCORES: [&str; 12] = [
+const ALL_SCORES: [&str; 13] = [
     "gradtrust",
     "softmax",
     "entropy",
@@ -17,6 +17,7 @@ const ALL_SCORES: [&str; 12] = [
     "energy",
     "neg_brier",
     "grad_norm",
+    "doctor",
     "mc_dropout",
     "odin",
     "purview_initial",

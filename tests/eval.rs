@@ -130,6 +130,28 @@ fn metrics_equal_sklearn_and_the_reference() {
                 _ => panic!("case {i}: {m}: {g:?} vs reference {w:?}"),
             }
         }
+        // Working points: the target's number and its threshold.
+        let groups = gradtrust_video::eval::metrics::TieGroups::new(scores, correct);
+        for t in gradtrust_video::eval::metrics::Target::ALL {
+            let wp = groups.working_point(t).unwrap();
+            let w = &want["working_points"][t.name()];
+            let v = wp.value().unwrap();
+            assert!(
+                (v - w[0].as_f64().unwrap()).abs() <= 1e-12,
+                "case {i}: {}: {v} vs {}",
+                t.name(),
+                w[0]
+            );
+            // serde_json's default float parsing may be off by one ulp: compare to 1e-12.
+            match (wp.threshold, w[1].as_f64()) {
+                (Some(a), Some(b)) => assert!(
+                    (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                    "case {i}: {} threshold {a} vs {b}",
+                    t.name()
+                ),
+                (a, b) => assert_eq!(a, b, "case {i}: {} threshold", t.name()),
+            }
+        }
         // Input order never matters: reversed rows give the same numbers.
         let rev_s: Vec<f64> = scores.iter().rev().copied().collect();
         let rev_c: Vec<bool> = correct.iter().rev().copied().collect();
@@ -385,7 +407,13 @@ fn eval_writes_every_file() {
         "report.md".into(),
     ];
     for model in ["r2plus1d_18", "mc3_18"] {
-        for kind in ["scatter", "risk_coverage", "roc", "histograms"] {
+        for kind in [
+            "scatter",
+            "risk_coverage",
+            "roc",
+            "reliability",
+            "histograms",
+        ] {
             for ext in ["svg", "png"] {
                 expected.push(format!("{model}_{kind}.{ext}"));
             }
@@ -471,6 +499,66 @@ fn eval_writes_every_file() {
     let header = r.headers().unwrap().clone();
     assert!(header.iter().any(|h| h == "fpr95tpr") && header.iter().any(|h| h == "augrc"));
     assert_eq!(r.records().count(), 12);
+}
+
+/// per_class.csv: one class's numbers are the metrics of that class's rows alone.
+#[test]
+fn per_class_rows_are_the_metrics_of_each_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("r.csv");
+    let rows = results_rows("r3d_18", 120, 0.6, 4);
+    write_csv(&a, &rows);
+    let out = dir.path().join("o");
+    eval::run(&EvalOptions {
+        bootstrap: bootstrap(0, 0),
+        ..opts(vec![a], Some(&out))
+    })
+    .unwrap();
+    let col = |k: &str| HEADER.iter().position(|h| *h == k).unwrap();
+    let mut r = csv::Reader::from_path(out.join("per_class.csv")).unwrap();
+    let header = r.headers().unwrap().clone();
+    let at = |rec: &csv::StringRecord, k: &str| {
+        rec[header.iter().position(|h| h == k).unwrap()].to_string()
+    };
+    let recs: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(recs.len(), 4, "four classes");
+    for rec in &recs {
+        let label = at(rec, "label_index");
+        let (mut s, mut c) = (Vec::new(), Vec::new());
+        let mut wrong_preds = std::collections::BTreeMap::<String, usize>::new();
+        for r in rows.iter().filter(|r| {
+            r[col("level")] == "video" && r[col("status")] == "ok" && r[col("label_index")] == label
+        }) {
+            s.push(r[col("energy")].parse::<f64>().unwrap());
+            c.push(r[col("correct")] == "true");
+            if r[col("correct")] == "false" {
+                *wrong_preds.entry(r[col("pred_index")].clone()).or_default() += 1;
+            }
+        }
+        let want = DetectionMetrics::compute(&s, &c);
+        assert_eq!(at(rec, "rows"), s.len().to_string());
+        let acc = c.iter().filter(|&&x| x).count() as f64 / c.len() as f64;
+        assert_eq!(at(rec, "accuracy").parse::<f64>().unwrap(), acc);
+        assert_eq!(
+            at(rec, "energy_auroc").parse::<f64>().ok(),
+            want.auroc,
+            "class {label}"
+        );
+        assert_eq!(
+            at(rec, "energy_aurc").parse::<f64>().ok(),
+            want.aurc,
+            "class {label}"
+        );
+        let most = wrong_preds.values().max().copied().unwrap_or(0);
+        assert_eq!(
+            at(rec, "its_count"),
+            if most > 0 {
+                most.to_string()
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
 #[test]
@@ -675,4 +763,508 @@ fn same_model_in_two_files_stays_distinct() {
     eval::run(&opts(vec![a, b], Some(&out))).unwrap();
     assert!(out.join("r3d_18__run1__risk_coverage.png").is_file());
     assert!(out.join("r3d_18__run2__risk_coverage.png").is_file());
+}
+
+/// Writes `level,correct,<columns…>` rows (video level) to `path`.
+fn write_simple(path: &Path, columns: &[&str], rows: &[Vec<String>]) {
+    let mut w = csv::Writer::from_path(path).unwrap();
+    let mut header = vec!["model", "level"];
+    header.extend(columns);
+    w.write_record(&header).unwrap();
+    for r in rows {
+        let mut rec = vec!["m".to_string(), "video".to_string()];
+        rec.extend(r.iter().cloned());
+        w.write_record(&rec).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+fn bootstrap(resamples: usize, seed: u64) -> eval::bootstrap::Bootstrap {
+    eval::bootstrap::Bootstrap { resamples, seed }
+}
+
+#[test]
+fn bootstrap_intervals_reproduce_and_reach_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("r.csv");
+    write_csv(&a, &results_rows("r3d_18", 80, 0.65, 5));
+    let run = |seed: u64, name: &str| {
+        let out = dir.path().join(name);
+        eval::run(&EvalOptions {
+            bootstrap: bootstrap(300, seed),
+            ..opts(vec![a.clone()], Some(&out))
+        })
+        .unwrap();
+        out
+    };
+    let (one, two, other) = (run(3, "one"), run(3, "two"), run(4, "other"));
+    let json = |d: &Path| read_json(&d.join("metrics.json"));
+    assert_eq!(json(&one), json(&two), "same seed, same intervals");
+    assert_ne!(
+        json(&one)["models"][0]["scores"],
+        json(&other)["models"][0]["scores"]
+    );
+    let m = &json(&one)["models"][0];
+    assert_eq!(m["bootstrap_resamples"], 300);
+    for s in m["scores"].as_array().unwrap() {
+        for metric in Metric::ALL {
+            let v = s[metric.as_str()].as_f64().unwrap();
+            let i = &s["intervals"][metric.as_str()];
+            let (lo, hi) = (i["lower"].as_f64().unwrap(), i["upper"].as_f64().unwrap());
+            assert!(lo <= hi, "{metric}: [{lo}, {hi}]");
+            // A percentile interval need not hold the estimate, but it lies near it.
+            assert!(
+                lo - 0.2 <= v && v <= hi + 0.2,
+                "{metric}: {v} vs [{lo}, {hi}]"
+            );
+        }
+    }
+    let top1 = &m["top1"]["interval"];
+    assert!(top1["lower"].as_f64().unwrap() < m["top1"]["value"].as_f64().unwrap());
+    // metrics.csv carries value, lower, upper of every metric; report.md shows intervals.
+    let mut r = csv::Reader::from_path(one.join("metrics.csv")).unwrap();
+    let header = r.headers().unwrap().clone();
+    for metric in Metric::ALL {
+        for suffix in ["", "_lower", "_upper"] {
+            let col = format!("{metric}{suffix}");
+            assert!(header.iter().any(|h| h == col), "metrics.csv lacks {col}");
+        }
+    }
+    let rec = r.records().next().unwrap().unwrap();
+    let at = |c: &str| rec[header.iter().position(|h| h == c).unwrap()].to_string();
+    assert_eq!(
+        at("auroc_lower").parse::<f64>().unwrap(),
+        m["scores"][0]["intervals"]["auroc"]["lower"]
+            .as_f64()
+            .unwrap()
+    );
+    let report = std::fs::read_to_string(one.join("report.md")).unwrap();
+    assert!(
+        report.contains("95% percentile bootstrap interval"),
+        "{report}"
+    );
+    let row = report
+        .lines()
+        .find(|l| l.starts_with("| gradtrust |"))
+        .unwrap();
+    assert!(row.matches(" [").count() >= Metric::ALL.len(), "{row}");
+    // --bootstrap 0: no intervals anywhere.
+    let none = dir.path().join("none");
+    eval::run(&EvalOptions {
+        bootstrap: bootstrap(0, 0),
+        ..opts(vec![a.clone()], Some(&none))
+    })
+    .unwrap();
+    let j = json(&none);
+    assert!(j["models"][0]["scores"][0]["intervals"]
+        .as_object()
+        .unwrap()
+        .is_empty());
+}
+
+/// 200 simulated runs whose score has a known population AUROC: correct predictions score
+/// 0.3 + U(0, 1), wrong ones U(0, 1), so AUROC = 1 − 0.7²/2 = 0.755. The 95% interval must
+/// hold it in 90–99% of the runs.
+#[test]
+fn bootstrap_interval_covers_a_known_auroc() {
+    let truth = 1.0 - 0.7f64.powi(2) / 2.0;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(11);
+    let (mut covered, sets) = (0, 200);
+    for k in 0..sets {
+        let rows: Vec<Vec<String>> = (0..200)
+            .map(|_| {
+                let correct = rng.uniform() < 0.7;
+                let s = rng.uniform() + if correct { 0.3 } else { 0.0 };
+                vec![correct.to_string(), s.to_string()]
+            })
+            .collect();
+        let p = dir.path().join(format!("sim{k}.csv"));
+        write_simple(&p, &["correct", "energy"], &rows);
+        let out = dir.path().join(format!("o{k}"));
+        eval::run(&EvalOptions {
+            bootstrap: bootstrap(1000, k as u64),
+            ..opts(vec![p], Some(&out))
+        })
+        .unwrap();
+        let j = read_json(&out.join("metrics.json"));
+        let i = &j["models"][0]["scores"][0]["intervals"]["auroc"];
+        let (lo, hi) = (i["lower"].as_f64().unwrap(), i["upper"].as_f64().unwrap());
+        covered += usize::from(lo <= truth && truth <= hi);
+    }
+    let rate = covered as f64 / sets as f64;
+    eprintln!("95% bootstrap intervals hold the true AUROC {truth} in {covered}/{sets} runs");
+    assert!((0.90..=0.99).contains(&rate), "coverage {rate}");
+}
+
+/// Softmax of `z` in f64.
+fn softmax(z: &[f64]) -> Vec<f64> {
+    let m = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|v| v / s).collect()
+}
+
+#[test]
+fn calibration_equals_sklearn_and_the_reference() {
+    let mut rng = Rng(21);
+    // (confidence, correct, probs+labels) cases: rows from random logits rounded to a few
+    // levels (ties: identical rows), and hand-made confidences on the bin edges.
+    struct Case {
+        conf: Vec<f64>,
+        correct: Vec<bool>,
+        probs: Option<(Vec<Vec<f64>>, Vec<usize>)>,
+    }
+    let mut cases = Vec::new();
+    for &(n, classes, levels, scale) in &[
+        (30usize, 3usize, 3.0, 1.0),
+        (200, 5, 2.0, 2.0),
+        (500, 10, 4.0, 3.0),
+        (1000, 4, 1.0, 4.0),
+        (57, 2, 8.0, 1.5),
+    ] {
+        let mut probs = Vec::new();
+        let (mut labels, mut conf, mut correct) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..n {
+            let z: Vec<f64> = (0..classes)
+                .map(|_| (rng.normal() * scale * levels).round() / levels)
+                .collect();
+            let p = softmax(&z);
+            let top = (0..classes).fold(0, |b, j| if p[j] > p[b] { j } else { b });
+            // Labels follow a sharper distribution than p: the model is miscalibrated.
+            let y = if rng.uniform() < 0.6 {
+                top
+            } else {
+                rng.below(classes)
+            };
+            conf.push(p[top]);
+            correct.push(y == top);
+            labels.push(y);
+            probs.push(p);
+        }
+        cases.push(Case {
+            conf,
+            correct,
+            probs: Some((probs, labels)),
+        });
+    }
+    let step = 1.0 / 15.0;
+    let edges: Vec<f64> = (0..=15).map(|b| f64::from(b) * step).collect();
+    let mut conf = Vec::new();
+    let mut correct = Vec::new();
+    for i in 0..120 {
+        conf.push(match i % 4 {
+            0 => edges[rng.below(16)],
+            1 => (rng.uniform() * 20.0).round() / 20.0,
+            _ => rng.uniform(),
+        });
+        correct.push(rng.uniform() < conf[i]);
+    }
+    cases.push(Case {
+        conf,
+        correct,
+        probs: None,
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut want_input = Vec::new();
+    let mut got = Vec::new();
+    for (k, c) in cases.iter().enumerate() {
+        // Through eval's real path: rows with softmax, doctor and prob_label columns.
+        let rows: Vec<Vec<String>> = (0..c.conf.len())
+            .map(|i| {
+                let (doctor, prob_label) = match &c.probs {
+                    Some((p, y)) => {
+                        let g: f64 = p[i].iter().map(|v| v * v).sum();
+                        ((-(1.0 - g) / g).to_string(), p[i][y[i]].to_string())
+                    }
+                    None => (String::new(), String::new()),
+                };
+                vec![
+                    c.correct[i].to_string(),
+                    c.conf[i].to_string(),
+                    doctor,
+                    prob_label,
+                ]
+            })
+            .collect();
+        let p = dir.path().join(format!("c{k}.csv"));
+        write_simple(&p, &["correct", "softmax", "doctor", "prob_label"], &rows);
+        let out = dir.path().join(format!("o{k}"));
+        eval::run(&EvalOptions {
+            bootstrap: bootstrap(0, 0),
+            ..opts(vec![p], Some(&out))
+        })
+        .unwrap();
+        got.push(read_json(&out.join("metrics.json"))["models"][0]["calibration"].clone());
+        want_input.push(json!({
+            "confidence": c.conf,
+            "correct": c.correct,
+            "probs": c.probs.as_ref().map(|p| &p.0),
+            "labels": c.probs.as_ref().map(|p| &p.1),
+        }));
+    }
+    let input = dir.path().join("cases.json");
+    let output = dir.path().join("reference.json");
+    std::fs::write(&input, json!({ "calibration": want_input }).to_string()).unwrap();
+    run_python(
+        "calibration_reference.py",
+        &[
+            "--cases",
+            input.to_str().unwrap(),
+            "--out",
+            output.to_str().unwrap(),
+        ],
+    );
+    let reference = read_json(&output);
+    let close = |a: f64, b: f64, what: &str| {
+        assert!((a - b).abs() <= 1e-9, "{what}: {a} vs reference {b}");
+    };
+    let mut worst = 0.0f64;
+    for (k, (g, w)) in got
+        .iter()
+        .zip(reference["calibration"].as_array().unwrap())
+        .enumerate()
+    {
+        for key in ["ece", "adaptive_ece", "mce", "nll", "brier"] {
+            match (g[key].as_f64(), w[key].as_f64()) {
+                (Some(a), Some(b)) => {
+                    worst = worst.max((a - b).abs());
+                    close(a, b, &format!("case {k} {key}"));
+                }
+                (None, None) => {}
+                other => panic!("case {k} {key}: {other:?}"),
+            }
+        }
+        for (key, sk) in [("nll", "sklearn_nll"), ("brier", "sklearn_brier")] {
+            if let Some(b) = w[sk].as_f64() {
+                close(
+                    g[key].as_f64().unwrap(),
+                    b,
+                    &format!("case {k} {key} vs scikit-learn"),
+                );
+            }
+        }
+        // The reliability diagram: every bin's count, confidence and accuracy.
+        let bins = g["reliability"].as_array().unwrap();
+        let wbins = w["reliability"].as_array().unwrap();
+        assert_eq!(bins.len(), 15);
+        for (b, (x, y)) in bins.iter().zip(wbins).enumerate() {
+            assert_eq!(x["count"], y["count"], "case {k} bin {b}");
+            for f in ["confidence", "accuracy"] {
+                match (x[f].as_f64(), y[f].as_f64()) {
+                    (Some(a), Some(b2)) => close(a, b2, &format!("case {k} bin {b} {f}")),
+                    (None, None) => {}
+                    other => panic!("case {k} bin {b} {f}: {other:?}"),
+                }
+            }
+        }
+        // scikit-learn's calibration_curve: the non-empty bins, equal-width and equal-mass.
+        if let Some(sk) = w.get("sklearn_uniform") {
+            let non_empty: Vec<&Value> = bins.iter().filter(|b| b["count"] != 0).collect();
+            let acc = sk["accuracy"].as_array().unwrap();
+            assert_eq!(non_empty.len(), acc.len(), "case {k}: non-empty bins");
+            for (b, a) in non_empty.iter().zip(acc) {
+                close(
+                    b["accuracy"].as_f64().unwrap(),
+                    a.as_f64().unwrap(),
+                    "sklearn uniform",
+                );
+            }
+            for (b, c) in non_empty.iter().zip(sk["confidence"].as_array().unwrap()) {
+                close(
+                    b["confidence"].as_f64().unwrap(),
+                    c.as_f64().unwrap(),
+                    "sklearn uniform",
+                );
+            }
+            // (The reference checks its equal-mass bins against calibration_curve's
+            // "quantile" strategy itself.)
+        }
+    }
+    eprintln!(
+        "{} calibration cases, largest difference {worst:e}",
+        got.len()
+    );
+}
+
+/// A deliberately over-confident run (logits 3× what the labels follow): temperature scaling
+/// lowers the held-out NLL, and its T equals torch's LBFGS fit on the same half to 1e-4.
+#[test]
+fn temperature_scaling_fixes_an_overconfident_run() {
+    let mut rng = Rng(31);
+    let classes = 6;
+    let mut rows = Vec::new();
+    let mut all = Vec::new();
+    for _ in 0..600 {
+        let base: Vec<f64> = (0..classes).map(|_| 1.5 * rng.normal()).collect();
+        let p = softmax(&base);
+        let r = rng.uniform();
+        let mut acc = 0.0;
+        let y = p
+            .iter()
+            .position(|&q| {
+                acc += q;
+                r < acc
+            })
+            .unwrap_or(classes - 1);
+        let z: Vec<f64> = base.iter().map(|v| 3.0 * v).collect();
+        let top = (0..classes).fold(0, |b, j| if z[j] > z[b] { j } else { b });
+        let q = softmax(&z);
+        rows.push(vec![
+            y.to_string(),
+            top.to_string(),
+            (y == top).to_string(),
+            q[top].to_string(),
+            z.iter().map(f64::to_string).collect::<Vec<_>>().join(" "),
+        ]);
+        all.push((z, y));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("overconfident.csv");
+    write_simple(
+        &p,
+        &["label_index", "pred_index", "correct", "softmax", "logits"],
+        &rows,
+    );
+    let out = dir.path().join("o");
+    let seed = 5;
+    let text = eval::run(&EvalOptions {
+        bootstrap: bootstrap(100, seed),
+        fit_temperature: true,
+        ..opts(vec![p], Some(&out))
+    })
+    .unwrap();
+    assert!(text.contains("temperature scaling: T = "), "{text}");
+    let json = read_json(&out.join("metrics.json"));
+    let t = &json["models"][0]["calibration"]["temperature"];
+    let temperature = t["temperature"].as_f64().unwrap();
+    let (before, after) = (
+        t["before"]["nll"].as_f64().unwrap(),
+        t["after"]["nll"].as_f64().unwrap(),
+    );
+    assert!(after < before, "held-out NLL {before} → {after}");
+    assert!(
+        t["after"]["ece"].as_f64().unwrap() < t["before"]["ece"].as_f64().unwrap(),
+        "{t}"
+    );
+    assert!((2.0..4.5).contains(&temperature), "T = {temperature}");
+
+    // The reference fits the same half.
+    let (fit, held) = eval::calibration::temperature_split(all.len(), seed);
+    assert_eq!(t["fit_rows"], fit.len());
+    assert_eq!(t["held_out_rows"], held.len());
+    let case = json!({
+        "temperature": [{
+            "logits": fit.iter().map(|&i| &all[i].0).collect::<Vec<_>>(),
+            "labels": fit.iter().map(|&i| all[i].1).collect::<Vec<_>>(),
+        }, {
+            "logits": held.iter().map(|&i| &all[i].0).collect::<Vec<_>>(),
+            "labels": held.iter().map(|&i| all[i].1).collect::<Vec<_>>(),
+        }]
+    });
+    let input = dir.path().join("t.json");
+    let output = dir.path().join("t_ref.json");
+    std::fs::write(&input, case.to_string()).unwrap();
+    run_python(
+        "calibration_reference.py",
+        &[
+            "--cases",
+            input.to_str().unwrap(),
+            "--out",
+            output.to_str().unwrap(),
+        ],
+    );
+    let reference = read_json(&output);
+    let t_ref = reference["temperature"][0]["temperature"].as_f64().unwrap();
+    eprintln!(
+        "temperature: rust {temperature}, torch LBFGS {t_ref}; held-out NLL {before} → {after}"
+    );
+    assert!(
+        (temperature - t_ref).abs() <= 1e-4,
+        "T {temperature} vs LBFGS {t_ref}"
+    );
+    // The held-out NLL before scaling is the reference's cross-entropy at T = 1.
+    let held_ref = reference["temperature"][1]["nll_before"].as_f64().unwrap();
+    assert!((before - held_ref).abs() <= 1e-9, "{before} vs {held_ref}");
+}
+
+/// Three runs: Table I as Markdown, CSV and LaTeX, sorted by accuracy, best two marked.
+#[test]
+fn three_runs_give_table_one_in_three_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = [("mc3_18", 0.5, 7), ("r3d_18", 0.8, 8), ("s3d", 0.65, 9)];
+    let files: Vec<PathBuf> = runs
+        .iter()
+        .map(|&(m, acc, seed)| {
+            let p = dir.path().join(format!("{m}.csv"));
+            write_csv(&p, &results_rows(m, 150, acc, seed));
+            p
+        })
+        .collect();
+    let out = dir.path().join("o");
+    eval::run(&EvalOptions {
+        bootstrap: bootstrap(50, 0),
+        ..opts(files, Some(&out))
+    })
+    .unwrap();
+    let json = read_json(&out.join("metrics.json"));
+    let mut by_acc: Vec<(String, f64)> = json["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap().to_string(),
+                m["top1"]["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    by_acc.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let order: Vec<&str> = by_acc.iter().map(|m| m.0.as_str()).collect();
+
+    let mut r = csv::Reader::from_path(out.join("table.csv")).unwrap();
+    let header = r.headers().unwrap().clone();
+    let recs: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(recs.iter().map(|r| &r[0]).collect::<Vec<_>>(), order);
+    for rec in &recs {
+        let ranks: Vec<&str> = header
+            .iter()
+            .zip(rec.iter())
+            .filter(|(h, _)| h.ends_with("_rank"))
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(ranks.len(), SCORES.len());
+        assert!(ranks.contains(&"1") && ranks.iter().filter(|r| !r.is_empty()).count() >= 2);
+        assert!(!rec[header.iter().position(|h| h == "gradtrust_lower").unwrap()].is_empty());
+    }
+    let tex = std::fs::read_to_string(out.join("table.tex")).unwrap();
+    assert!(
+        tex.contains("\\begin{tabular}") && tex.contains("\\bottomrule"),
+        "{tex}"
+    );
+    let tex_rows: Vec<&str> = tex
+        .lines()
+        .filter(|l| l.ends_with("\\\\") && !l.starts_with("model"))
+        .collect();
+    assert_eq!(tex_rows.len(), 3, "{tex}");
+    for (row, model) in tex_rows.iter().zip(&order) {
+        assert!(row.starts_with(&model.replace('_', "\\_")), "{row}");
+        assert_eq!(row.matches("\\textbf{").count(), 1, "{row}");
+        assert!(row.contains("\\underline{"), "{row}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let md_rows: Vec<&str> = report
+        .lines()
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| model"))
+        .collect();
+    assert_eq!(md_rows.len(), 3, "{report}");
+    for (row, model) in md_rows.iter().zip(&order) {
+        assert!(
+            row.starts_with(&format!("| {}", model.replace('_', "\\_"))),
+            "{row}"
+        );
+        assert!(row.contains("**"), "{row}");
+    }
 }

@@ -62,30 +62,7 @@ impl TieGroups {
             correct.len(),
             "scores and correct differ in length"
         );
-        let mut order: Vec<usize> = (0..scores.len()).collect();
-        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        let mut groups: Vec<Group> = Vec::new();
-        for i in order {
-            let (c, w) = if correct[i] { (1, 0) } else { (0, 1) };
-            match groups.last_mut() {
-                // `==` rather than total_cmp: 0.0 and -0.0 are one threshold.
-                Some(g) if g.score == scores[i] => {
-                    g.correct += c;
-                    g.wrong += w;
-                }
-                _ => groups.push(Group {
-                    score: scores[i],
-                    correct: c,
-                    wrong: w,
-                }),
-            }
-        }
-        let n_correct = correct.iter().filter(|&&c| c).count();
-        TieGroups {
-            groups,
-            n_correct,
-            n_wrong: correct.len() - n_correct,
-        }
+        Ranking::new(scores.iter().map(|&s| Some(s))).tie_groups(correct, None)
     }
 
     /// The oracle ranking: every correct prediction above every wrong one.
@@ -282,9 +259,188 @@ impl TieGroups {
             .collect()
     }
 
+    /// The operating point `accept score ≥ t` for a coverage or risk target: for
+    /// [`Target::Coverage`] the strictest threshold whose accepted share reaches the coverage,
+    /// for [`Target::Risk`] the loosest threshold whose error rate among the accepted is at
+    /// most the risk. A tie group is accepted whole (a deployable threshold), so the
+    /// coverage reached may exceed the target. `None` for no samples.
+    pub fn working_point(&self, target: Target) -> Option<WorkingPoint> {
+        if self.is_empty() {
+            return None;
+        }
+        let n = self.len();
+        let (mut accepted, mut errors) = (0usize, 0usize);
+        let mut found: Option<WorkingPoint> = None;
+        for g in &self.groups {
+            accepted += g.len();
+            errors += g.wrong;
+            let point = WorkingPoint {
+                target,
+                threshold: Some(g.score),
+                accepted,
+                coverage: accepted as f64 / n as f64,
+                risk: Some(errors as f64 / accepted as f64),
+            };
+            match target {
+                // Integer percentages: no rounding decides whether a target is met.
+                Target::Coverage(pct) if 100 * accepted >= pct as usize * n => {
+                    return Some(point);
+                }
+                Target::Risk(pct) if 100 * errors <= pct as usize * accepted => {
+                    found = Some(point);
+                }
+                _ => {}
+            }
+        }
+        Some(found.unwrap_or(WorkingPoint {
+            target,
+            threshold: None,
+            accepted: 0,
+            coverage: 0.0,
+            risk: None,
+        }))
+    }
+
     /// The oracle ranking's risk–coverage curve, for reference in plots.
     pub fn oracle_risk_coverage_curve(&self, max_points: usize) -> Vec<(f64, f64)> {
         TieGroups::oracle(self.n_correct, self.n_wrong).risk_coverage_curve(max_points)
+    }
+}
+
+/// One score's samples sorted by score once. The tie groups of any reweighting of the
+/// samples (a bootstrap resample is a count per sample) are the same groups with other
+/// counts, so each resample costs one pass instead of a sort.
+#[derive(Clone, Debug, Default)]
+pub struct Ranking {
+    /// Indices of the samples that have a value, by score descending.
+    order: Vec<usize>,
+    /// Per tie group, best first: its score and the end (exclusive) of its run in `order`.
+    groups: Vec<(f64, usize)>,
+}
+
+impl Ranking {
+    /// `scores` has one entry per sample; `None` (no value) leaves the sample out.
+    pub fn new(scores: impl Iterator<Item = Option<f64>>) -> Self {
+        let values: Vec<(usize, f64)> = scores
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
+            .collect();
+        let mut sorted = values;
+        sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut groups: Vec<(f64, usize)> = Vec::new();
+        for (pos, &(_, s)) in sorted.iter().enumerate() {
+            match groups.last_mut() {
+                // `==` rather than total_cmp: 0.0 and -0.0 are one threshold.
+                Some(g) if g.0 == s => g.1 = pos + 1,
+                _ => groups.push((s, pos + 1)),
+            }
+        }
+        Ranking {
+            order: sorted.into_iter().map(|(i, _)| i).collect(),
+            groups,
+        }
+    }
+
+    /// Samples with a value.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The tie groups with sample `i` counted `weights[i]` times (once each without weights);
+    /// `correct` is indexed like the samples given to [`Ranking::new`].
+    pub fn tie_groups(&self, correct: &[bool], weights: Option<&[u32]>) -> TieGroups {
+        let mut groups = Vec::with_capacity(self.groups.len());
+        let (mut n_correct, mut n_wrong) = (0, 0);
+        let mut start = 0;
+        for &(score, end) in &self.groups {
+            let (mut c, mut w) = (0usize, 0usize);
+            for &i in &self.order[start..end] {
+                let k = weights.map_or(1, |w| w[i] as usize);
+                if correct[i] {
+                    c += k;
+                } else {
+                    w += k;
+                }
+            }
+            start = end;
+            if c + w > 0 {
+                groups.push(Group {
+                    score,
+                    correct: c,
+                    wrong: w,
+                });
+                n_correct += c;
+                n_wrong += w;
+            }
+        }
+        TieGroups {
+            groups,
+            n_correct,
+            n_wrong,
+        }
+    }
+}
+
+/// A deployment target, in whole percent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "percent", rename_all = "snake_case")]
+pub enum Target {
+    /// Accept at least this share of the rows; report the risk.
+    Coverage(u8),
+    /// Keep the error rate among the accepted at most this; report the coverage.
+    Risk(u8),
+}
+
+impl Target {
+    /// What `eval` reports: risk at 80/90/95 % coverage, coverage at 5/10 % risk.
+    pub const ALL: [Target; 5] = [
+        Target::Coverage(80),
+        Target::Coverage(90),
+        Target::Coverage(95),
+        Target::Risk(5),
+        Target::Risk(10),
+    ];
+
+    /// Column stem: `risk_at_80_coverage`, `coverage_at_5_risk`.
+    pub fn name(self) -> String {
+        match self {
+            Target::Coverage(p) => format!("risk_at_{p}_coverage"),
+            Target::Risk(p) => format!("coverage_at_{p}_risk"),
+        }
+    }
+
+    pub fn title(self) -> String {
+        match self {
+            Target::Coverage(p) => format!("risk @ {p}% coverage"),
+            Target::Risk(p) => format!("coverage @ {p}% risk"),
+        }
+    }
+}
+
+/// One working point of a score ([`TieGroups::working_point`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct WorkingPoint {
+    pub target: Target,
+    /// Accept rows with `score ≥ threshold`; `None` when no threshold meets a risk target.
+    pub threshold: Option<f64>,
+    pub accepted: usize,
+    pub coverage: f64,
+    /// Error rate among the accepted; `None` when nothing is accepted.
+    pub risk: Option<f64>,
+}
+
+impl WorkingPoint {
+    /// The number the target asks for: the risk of a coverage target, the coverage of a risk
+    /// target.
+    pub fn value(&self) -> Option<f64> {
+        match self.target {
+            Target::Coverage(_) => self.risk,
+            Target::Risk(_) => Some(self.coverage),
+        }
     }
 }
 

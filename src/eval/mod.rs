@@ -9,19 +9,25 @@
 //!
 //! Code map: [`rows`] reads and validates result files; [`metrics`] is the arithmetic;
 //! [`report`] formats tables and files; [`plots`] draws SVG and PNG charts.
+pub mod bootstrap;
+pub mod calibration;
 pub mod metrics;
 pub mod plots;
 pub mod report;
 pub mod rows;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::scores::ScoreName;
 use crate::{Error, Result};
-use metrics::DetectionMetrics;
+use bootstrap::{Bootstrap, Interval};
+use calibration::{Bin, Calibration, CalibrationInputs};
+use metrics::{DetectionMetrics, Ranking, Target, WorkingPoint};
 use rows::ResultsFile;
 
 /// Which rows are evaluated: one per clip, or one per video (the clip-averaged model).
@@ -172,6 +178,11 @@ pub struct EvalOptions {
     pub out: Option<PathBuf>,
     /// The metric of report.md's main table.
     pub metric: Metric,
+    /// Confidence intervals: resamples (0 = none) and seed.
+    pub bootstrap: Bootstrap,
+    /// Fit a temperature on a seeded half of the rows with logits (the bootstrap's seed) and
+    /// report calibration of the other half before and after.
+    pub fit_temperature: bool,
 }
 
 /// An accuracy: `correct` of `n` rows.
@@ -180,19 +191,32 @@ pub struct Accuracy {
     pub correct: usize,
     pub n: usize,
     pub value: f64,
+    /// 95 % bootstrap interval of `value`.
+    pub interval: Option<Interval>,
 }
 
 impl Accuracy {
     fn of(flags: impl Iterator<Item = Option<bool>>) -> Option<Accuracy> {
+        Self::weighted(flags, None)
+    }
+
+    /// With `weights[i]` copies of row `i` (a bootstrap resample).
+    fn weighted(
+        flags: impl Iterator<Item = Option<bool>>,
+        weights: Option<&[u32]>,
+    ) -> Option<Accuracy> {
         let (mut correct, mut n) = (0, 0);
-        for c in flags.flatten() {
-            n += 1;
-            correct += usize::from(c);
+        for (i, c) in flags.enumerate() {
+            let Some(c) = c else { continue };
+            let k = weights.map_or(1, |w| w[i] as usize);
+            n += k;
+            correct += usize::from(c) * k;
         }
         (n > 0).then(|| Accuracy {
             correct,
             n,
             value: correct as f64 / n as f64,
+            interval: None,
         })
     }
 }
@@ -206,6 +230,96 @@ pub struct ScoreEval {
     pub missing: usize,
     #[serde(flatten)]
     pub metrics: DetectionMetrics,
+    /// 95 % bootstrap intervals, by metric name (`auroc`, …); absent where undefined.
+    pub intervals: BTreeMap<&'static str, Interval>,
+    /// Risk at 80/90/95 % coverage, coverage at 5/10 % risk, and the threshold of each.
+    pub working_points: Vec<WorkingPoint>,
+}
+
+impl ScoreEval {
+    pub fn interval(&self, metric: Metric) -> Option<Interval> {
+        self.intervals.get(metric.as_str()).copied()
+    }
+}
+
+/// A calibration number, as named in `metrics.csv` / `metrics.json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CalibrationMetric {
+    Ece,
+    AdaptiveEce,
+    Mce,
+    Nll,
+    Brier,
+}
+
+impl CalibrationMetric {
+    pub const ALL: [CalibrationMetric; 5] = [
+        CalibrationMetric::Ece,
+        CalibrationMetric::AdaptiveEce,
+        CalibrationMetric::Mce,
+        CalibrationMetric::Nll,
+        CalibrationMetric::Brier,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CalibrationMetric::Ece => "ece",
+            CalibrationMetric::AdaptiveEce => "adaptive_ece",
+            CalibrationMetric::Mce => "mce",
+            CalibrationMetric::Nll => "nll",
+            CalibrationMetric::Brier => "brier",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            CalibrationMetric::Ece => "ECE",
+            CalibrationMetric::AdaptiveEce => "adaptive ECE",
+            CalibrationMetric::Mce => "MCE",
+            CalibrationMetric::Nll => "NLL",
+            CalibrationMetric::Brier => "Brier",
+        }
+    }
+
+    pub fn value(self, c: &Calibration) -> Option<f64> {
+        match self {
+            CalibrationMetric::Ece => c.ece,
+            CalibrationMetric::AdaptiveEce => c.adaptive_ece,
+            CalibrationMetric::Mce => c.mce,
+            CalibrationMetric::Nll => c.nll,
+            CalibrationMetric::Brier => c.brier,
+        }
+    }
+}
+
+/// Temperature scaling: fitted on one seeded half of the rows with logits, measured on the
+/// other half.
+#[derive(Clone, Debug, Serialize)]
+pub struct TemperatureEval {
+    pub temperature: f64,
+    pub fit_rows: usize,
+    pub held_out_rows: usize,
+    /// Calibration of the held-out rows with the logits as they are (T = 1) and at T.
+    pub before: Calibration,
+    pub after: Calibration,
+}
+
+/// Calibration of the predicted probabilities of one model's rows.
+#[derive(Clone, Debug, Serialize)]
+pub struct CalibrationEval {
+    #[serde(flatten)]
+    pub metrics: Calibration,
+    /// 95 % bootstrap intervals by name (`ece`, `adaptive_ece`, `mce`, `nll`, `brier`).
+    pub intervals: BTreeMap<&'static str, Interval>,
+    /// The reliability diagram: 15 equal-width bins of the top-1 probability.
+    pub reliability: Vec<Bin>,
+    pub temperature: Option<TemperatureEval>,
+}
+
+impl CalibrationEval {
+    pub fn interval(&self, metric: CalibrationMetric) -> Option<Interval> {
+        self.intervals.get(metric.as_str()).copied()
+    }
 }
 
 /// Everything measured on one results file.
@@ -230,7 +344,12 @@ pub struct ModelEval {
     /// Video level only: torchvision's protocol, classes by the sum of clip softmaxes.
     pub top1_softmax_sum: Option<Accuracy>,
     pub top5_softmax_sum: Option<Accuracy>,
+    /// Resamples behind every interval (0: no intervals) and their seed.
+    pub bootstrap_resamples: usize,
+    pub bootstrap_seed: u64,
     pub scores: Vec<ScoreEval>,
+    /// `None` without a `softmax` (top-1 probability) column or logits.
+    pub calibration: Option<CalibrationEval>,
     /// Edge cases and left-out rows, in words.
     pub notes: Vec<String>,
 }
@@ -241,10 +360,102 @@ impl ModelEval {
     }
 }
 
+/// The calibration inputs of a file's samples: the confidence from the `softmax` column, the
+/// true label's probability from `prob_label`, `Σ p²` from `doctor`; each from the row's
+/// logits where its column is absent.
+fn calibration_inputs(file: &ResultsFile) -> CalibrationInputs {
+    let from_logits = |s: &rows::Sample| -> Option<(f64, f64, f64)> {
+        Some(calibration::probabilities(
+            s.logits.as_ref()?,
+            s.label?,
+            1.0,
+        ))
+    };
+    let softmax: Vec<Option<f64>> = file
+        .column(ScoreName::Softmax)
+        .map(|c| rows::present(c).collect())
+        .unwrap_or_else(|| vec![None; file.samples.len()]);
+    let doctor: Vec<Option<f64>> = file
+        .column(ScoreName::Doctor)
+        .map(|c| rows::present(c).collect())
+        .unwrap_or_else(|| vec![None; file.samples.len()]);
+    let mut inputs = CalibrationInputs::default();
+    for (i, s) in file.samples.iter().enumerate() {
+        let derived = from_logits(s);
+        inputs.correct.push(s.correct);
+        inputs.confidence.push(softmax[i].or(derived.map(|d| d.0)));
+        inputs
+            .prob_label
+            .push(s.prob_label.or(derived.map(|d| d.1)));
+        // −D_α = 1 − 1/g, so g = 1 / (1 − value).
+        inputs
+            .sum_sq
+            .push(doctor[i].map(|d| 1.0 / (1.0 - d)).or(derived.map(|d| d.2)));
+    }
+    inputs
+}
+
+/// Temperature scaling on the rows with logits and a label.
+fn temperature_eval(
+    file: &ResultsFile,
+    seed: u64,
+    notes: &mut Vec<String>,
+) -> Option<TemperatureEval> {
+    let rows: Vec<(&[f64], usize)> = file
+        .samples
+        .iter()
+        .filter_map(|s| Some((s.logits.as_deref()?, s.label?)))
+        .collect();
+    if rows.len() < 2 {
+        notes.push(format!(
+            "--fit-temperature: needs rows with a `logits` column and a label; {} of the {} \
+             evaluated rows have both",
+            rows.len(),
+            file.samples.len()
+        ));
+        return None;
+    }
+    let (fit, held) = calibration::temperature_split(rows.len(), seed);
+    let logits: Vec<&[f64]> = fit.iter().map(|&i| rows[i].0).collect();
+    let labels: Vec<usize> = fit.iter().map(|&i| rows[i].1).collect();
+    let Some(t) = calibration::fit_temperature(&logits, &labels) else {
+        notes.push(
+            "--fit-temperature: the NLL of the fit rows keeps falling as T → 0 (every fit row \
+             is predicted right): no temperature fitted"
+                .to_string(),
+        );
+        return None;
+    };
+    let measure = |t: f64| {
+        let mut inputs = CalibrationInputs::default();
+        for &i in &held {
+            let (z, y) = rows[i];
+            let (conf, p_y, sq) = calibration::probabilities(z, y, t);
+            let top = z
+                .iter()
+                .enumerate()
+                .fold(0, |b, (j, &v)| if v > z[b] { j } else { b });
+            inputs.correct.push(top == y);
+            inputs.confidence.push(Some(conf));
+            inputs.prob_label.push(Some(p_y));
+            inputs.sum_sq.push(Some(sq));
+        }
+        inputs.compute(None)
+    };
+    Some(TemperatureEval {
+        temperature: t,
+        fit_rows: fit.len(),
+        held_out_rows: held.len(),
+        before: measure(1.0),
+        after: measure(t),
+    })
+}
+
 /// Measures one results file.
-pub fn evaluate(file: &ResultsFile) -> ModelEval {
+pub fn evaluate(file: &ResultsFile, opts: &EvalOptions) -> ModelEval {
     let samples = &file.samples;
-    let correct = samples.iter().filter(|s| s.correct).count();
+    let correct_flags = file.correct();
+    let correct = correct_flags.iter().filter(|&&c| c).count();
     let mut notes = Vec::new();
     if file.error_rows > 0 {
         let examples = file
@@ -288,23 +499,23 @@ pub fn evaluate(file: &ResultsFile) -> ModelEval {
         ));
     }
 
+    let rankings: Vec<Ranking> = (0..file.scores.len())
+        .map(|j| Ranking::new(rows::present(file.values.column(j))))
+        .collect();
     let mut scores = Vec::new();
-    for (i, name) in file.scores.iter().enumerate() {
-        let (values, flags): (Vec<f64>, Vec<bool>) = samples
-            .iter()
-            .filter_map(|s| s.scores[i].map(|v| (v, s.correct)))
-            .unzip();
-        let missing = n - values.len();
-        let metrics = DetectionMetrics::compute(&values, &flags);
-        if n > 0 && values.is_empty() {
+    for (j, name) in file.scores.iter().enumerate() {
+        let g = rankings[j].tie_groups(&correct_flags, None);
+        let metrics = DetectionMetrics::from_groups(&g);
+        let present = rankings[j].len();
+        let missing = n - present;
+        if n > 0 && present == 0 {
             notes.push(format!(
                 "score {name}: no values in the {n} evaluated rows; its metrics are left empty"
             ));
         } else if missing > 0 {
             notes.push(format!(
                 "score {name}: empty or not finite in {missing} of the {n} evaluated rows, \
-                 left out of its metrics (computed on {})",
-                values.len()
+                 left out of its metrics (computed on {present})"
             ));
         }
         if metrics.is_constant() {
@@ -313,10 +524,12 @@ pub fn evaluate(file: &ResultsFile) -> ModelEval {
             } else {
                 ""
             };
+            let value = rows::present(file.values.column(j))
+                .flatten()
+                .next()
+                .unwrap_or(f64::NAN);
             notes.push(format!(
-                "score {name} is constant ({}) over its {} rows: it ranks nothing{consequence}",
-                values[0],
-                values.len()
+                "score {name} is constant ({value}) over its {present} rows: it ranks nothing{consequence}"
             ));
         }
         if metrics.n > 0
@@ -337,11 +550,61 @@ pub fn evaluate(file: &ResultsFile) -> ModelEval {
             score: name.as_str().to_string(),
             missing,
             metrics,
+            intervals: BTreeMap::new(),
+            working_points: Target::ALL
+                .into_iter()
+                .filter_map(|t| g.working_point(t))
+                .collect(),
         });
     }
 
+    let cal_inputs = calibration_inputs(file);
+    let has_calibration = cal_inputs.confidence.iter().any(Option::is_some);
+    let mut calibration = has_calibration.then(|| {
+        let conf: Vec<f64> = cal_inputs.confidence.iter().flatten().copied().collect();
+        let ok: Vec<bool> = cal_inputs
+            .confidence
+            .iter()
+            .zip(&cal_inputs.correct)
+            .filter_map(|(c, &k)| c.map(|_| k))
+            .collect();
+        CalibrationEval {
+            metrics: cal_inputs.compute(None),
+            intervals: BTreeMap::new(),
+            reliability: calibration::reliability(&conf, &ok, None),
+            temperature: None,
+        }
+    });
+    if let Some(c) = &calibration {
+        if c.metrics.n_nll == 0 {
+            notes.push(
+                "calibration: NLL and Brier need each row's true-label probability \
+                 (`prob_label` or `logits` column); left empty"
+                    .to_string(),
+            );
+        } else if c.metrics.n_brier == 0 {
+            notes.push(
+                "calibration: the Brier score needs Σ p² (the `doctor` column or `logits`); \
+                 left empty"
+                    .to_string(),
+            );
+        }
+        if c.metrics.nll == Some(f64::INFINITY) {
+            notes.push("calibration: a true-label probability is 0, so NLL is infinite".into());
+        }
+    }
+    if opts.fit_temperature {
+        match calibration.as_mut() {
+            Some(c) => c.temperature = temperature_eval(file, opts.bootstrap.seed, &mut notes),
+            None => notes.push(
+                "--fit-temperature: no probabilities in the rows (no softmax or logits column)"
+                    .to_string(),
+            ),
+        }
+    }
+
     let level_video = file.level == Level::Video;
-    ModelEval {
+    let mut eval = ModelEval {
         model: file.model.clone(),
         file: file.path.clone(),
         level: file.level.to_string(),
@@ -363,8 +626,79 @@ pub fn evaluate(file: &ResultsFile) -> ModelEval {
                 .iter()
                 .map(|s| s.correct_top5_softmax_sum.filter(|_| level_video)),
         ),
+        bootstrap_resamples: opts.bootstrap.resamples,
+        bootstrap_seed: opts.bootstrap.seed,
         scores,
+        calibration,
         notes,
+    };
+    add_intervals(&mut eval, file, &rankings, &cal_inputs, opts.bootstrap);
+    eval
+}
+
+/// Fills in every interval of `eval` from one paired bootstrap over the evaluated rows.
+fn add_intervals(
+    eval: &mut ModelEval,
+    file: &ResultsFile,
+    rankings: &[Ranking],
+    cal_inputs: &CalibrationInputs,
+    opts: Bootstrap,
+) {
+    let correct = file.correct();
+    let n_metric = Metric::ALL.len();
+    let n_scores = rankings.len();
+    // Statistic layout: per score its metrics, then top-1, top-5, then calibration.
+    let acc_at = n_scores * n_metric;
+    let cal_at = acc_at + 2;
+    let n_stats = cal_at + CalibrationMetric::ALL.len();
+    let with_calibration = eval.calibration.is_some();
+    let intervals = bootstrap::intervals(file.samples.len(), opts, n_stats, |w, out| {
+        for (j, r) in rankings.iter().enumerate() {
+            let m = DetectionMetrics::from_groups(&r.tie_groups(&correct, Some(w)));
+            for (k, metric) in Metric::ALL.into_iter().enumerate() {
+                out[j * n_metric + k] = metric.value(&m);
+            }
+        }
+        out[acc_at] = Accuracy::weighted(file.samples.iter().map(|s| Some(s.correct)), Some(w))
+            .map(|a| a.value);
+        out[acc_at + 1] = Accuracy::weighted(file.samples.iter().map(|s| s.correct_top5), Some(w))
+            .map(|a| a.value);
+        if with_calibration {
+            let c = cal_inputs.compute(Some(w));
+            for (k, metric) in CalibrationMetric::ALL.into_iter().enumerate() {
+                out[cal_at + k] = metric.value(&c);
+            }
+        }
+    });
+    let mut partial = false;
+    for (j, s) in eval.scores.iter_mut().enumerate() {
+        for (k, metric) in Metric::ALL.into_iter().enumerate() {
+            if let Some(i) = intervals[j * n_metric + k] {
+                partial |= i.resamples < opts.resamples;
+                s.intervals.insert(metric.as_str(), i);
+            }
+        }
+    }
+    if let Some(a) = eval.top1.as_mut() {
+        a.interval = intervals[acc_at];
+    }
+    if let Some(a) = eval.top5.as_mut() {
+        a.interval = intervals[acc_at + 1];
+    }
+    if let Some(c) = eval.calibration.as_mut() {
+        for (k, metric) in CalibrationMetric::ALL.into_iter().enumerate() {
+            if let Some(i) = intervals[cal_at + k] {
+                c.intervals.insert(metric.as_str(), i);
+            }
+        }
+    }
+    if partial {
+        eval.notes.push(format!(
+            "some resamples of the {} rows lack correct or wrong predictions, where the \
+             detection metrics are undefined: those intervals use the resamples where they \
+             are defined (`resamples` in metrics.json)",
+            file.samples.len()
+        ));
     }
 }
 
@@ -379,7 +713,7 @@ pub fn run(opts: &EvalOptions) -> Result<String> {
         .map(|p| rows::read(p, opts.level))
         .collect::<Result<Vec<_>>>()?;
     disambiguate_models(&mut files);
-    let evals: Vec<ModelEval> = files.iter().map(evaluate).collect();
+    let evals: Vec<ModelEval> = files.iter().map(|f| evaluate(f, opts)).collect();
     if evals.iter().all(|e| e.evaluated == 0) {
         let why = evals
             .iter()
@@ -433,6 +767,12 @@ fn write_outputs(
         plot_files.push(plots::draw_all(out, file, eval)?);
     }
     written.push(write("metrics.csv", &report::metrics_csv(evals)?)?);
+    written.push(write("table.csv", &report::table_csv(evals, opts.metric)?)?);
+    written.push(write(
+        "per_class.csv",
+        &report::per_class_csv(evals, files)?,
+    )?);
+    written.push(write("table.tex", &report::table_tex(evals, opts.metric))?);
     let json = report::metrics_json(evals, opts.level, opts.metric);
     let json = serde_json::to_string_pretty(&json)
         .map_err(|e| Error::Invalid(format!("metrics.json: {e}")))?;

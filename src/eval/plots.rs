@@ -9,8 +9,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
+use super::calibration::Bin;
 use super::metrics::TieGroups;
-use super::rows::ResultsFile;
+use super::rows::{present, ResultsFile};
 use super::{Metric, ModelEval};
 use crate::scores::ScoreName;
 use crate::{Error, Result};
@@ -60,6 +61,7 @@ fn score_color(score: ScoreName) -> RGBColor {
         ScoreName::Energy => RGBColor(0xe3, 0x77, 0xc2),
         ScoreName::NegBrier => RGBColor(0x7f, 0x7f, 0x7f),
         ScoreName::GradNorm => RGBColor(0xbc, 0xbd, 0x22),
+        ScoreName::Doctor => RGBColor(0x6b, 0x8e, 0x23),
         ScoreName::McDropout => RGBColor(0x17, 0xbe, 0xcf),
         ScoreName::Odin => RGBColor(0xd6, 0x27, 0x28),
         ScoreName::PurviewInitial => RGBColor(0x39, 0x3b, 0x79),
@@ -138,11 +140,10 @@ pub fn draw_all(out: &Path, file: &ResultsFile, eval: &ModelEval) -> Result<Plot
         .scores
         .iter()
         .enumerate()
-        .map(|(i, &score)| {
-            let (values, correct) = file
-                .samples
-                .iter()
-                .filter_map(|s| s.scores[i].map(|v| (v, s.correct)))
+        .map(|(j, &score)| {
+            let (values, correct) = present(file.values.column(j))
+                .zip(&file.samples)
+                .filter_map(|(v, s)| Some((v?, s.correct)))
                 .unzip();
             Series {
                 score,
@@ -160,13 +161,13 @@ pub fn draw_all(out: &Path, file: &ResultsFile, eval: &ModelEval) -> Result<Plot
     }
 
     // Scatter: rows with both GradTrust and softmax.
-    let gi = file.scores.iter().position(|&s| s == ScoreName::GradTrust);
-    let si = file.scores.iter().position(|&s| s == ScoreName::Softmax);
-    if let (Some(gi), Some(si)) = (gi, si) {
-        let points: Vec<(f64, f64, bool)> = file
-            .samples
-            .iter()
-            .filter_map(|s| Some((s.scores[gi]?, s.scores[si]?, s.correct)))
+    let gradtrust = file.column(ScoreName::GradTrust);
+    let softmax = file.column(ScoreName::Softmax);
+    if let (Some(gt), Some(sm)) = (gradtrust, softmax) {
+        let points: Vec<(f64, f64, bool)> = present(gt)
+            .zip(present(sm))
+            .zip(&file.samples)
+            .filter_map(|((g, p), s)| Some((g?, p?, s.correct)))
             .collect();
         if !points.is_empty() {
             let title = format!("{model}: GradTrust vs softmax confidence ({level} level)");
@@ -216,6 +217,21 @@ pub fn draw_all(out: &Path, file: &ResultsFile, eval: &ModelEval) -> Result<Plot
         files.skipped.push(format!(
             "{model}: ROC curves need both correct and wrong predictions"
         ));
+    }
+
+    if let Some(c) = &eval.calibration {
+        if c.metrics.n > 0 {
+            let ece = c.metrics.ece.unwrap_or(f64::NAN);
+            let title = format!("{model}: reliability of the top-1 probability ({level} level)");
+            let base = format!("{stem}_reliability");
+            render!(
+                out,
+                base,
+                (900, 800),
+                draw_reliability(&title, &c.reliability, ece)
+            );
+            files.charts.push((title, base));
+        }
     }
 
     let title = format!("{model}: score distributions, correct vs wrong ({level} level)");
@@ -278,15 +294,15 @@ fn draw_scatter<DB: DrawingBackend>(
     points: &[(f64, f64, bool)],
 ) -> DrawResult<DB> {
     root.fill(&WHITE)?;
+    // Both axes fit the data: softmax confidences often sit in a narrow band.
     let (x0, x1) = padded_range(points.iter().map(|p| p.0));
-    let (ylo, _) = min_max(points.iter().map(|p| p.1));
-    let y0 = if ylo >= 0.0 { 0.0 } else { ylo };
+    let (y0, y1) = padded_range(points.iter().map(|p| p.1));
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 26))
         .margin(20)
         .x_label_area_size(60)
         .y_label_area_size(80)
-        .build_cartesian_2d(x0..x1, y0..1.02)?;
+        .build_cartesian_2d(x0..x1, y0..y1)?;
     chart
         .configure_mesh()
         .x_desc("GradTrust (higher = more trust)")
@@ -404,6 +420,32 @@ fn draw_side_legend<DB: DrawingBackend>(
     Ok(())
 }
 
+/// For each curve, the first curve equal to it (itself if none before): curves that coincide
+/// (scores ranking the rows alike, e.g. softmax and margin with two classes) are drawn once,
+/// under one legend entry naming them all.
+fn coinciding(curves: &[Vec<(f64, f64)>]) -> Vec<usize> {
+    let same = |a: &[(f64, f64)], b: &[(f64, f64)]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(p, q)| (p.0 - q.0).abs() <= 1e-12 && (p.1 - q.1).abs() <= 1e-12)
+    };
+    (0..curves.len())
+        .map(|i| (0..i).find(|&j| same(&curves[j], &curves[i])).unwrap_or(i))
+        .collect()
+}
+
+/// `softmax = margin = …`: the scores whose curve is `leader`'s.
+fn joined_names(groups: &[(ScoreName, TieGroups, f64, f64)], leader: &[usize], i: usize) -> String {
+    groups
+        .iter()
+        .zip(leader)
+        .filter(|(_, &l)| l == i)
+        .map(|(g, _)| g.0.as_str())
+        .collect::<Vec<_>>()
+        .join(" = ")
+}
+
 /// Drawing order: GradTrust last, so it lies on top.
 fn gradtrust_last(groups: &[(ScoreName, TieGroups, f64, f64)]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..groups.len()).collect();
@@ -453,8 +495,12 @@ fn draw_risk_coverage<DB: DrawingBackend>(
         c.iter().map(|&(x, y)| (x, y.min(y_max))).collect()
     };
     let mut legend: Vec<LegendEntry> = Vec::new();
-    for (score, _, aurc, _) in groups {
-        legend.push((format!("{score} ({aurc:.4})"), line_style(*score), false));
+    let leader = coinciding(&curves);
+    for (i, (score, _, aurc, _)) in groups.iter().enumerate() {
+        if leader[i] == i {
+            let names = joined_names(groups, &leader, i);
+            legend.push((format!("{names} ({aurc:.4})"), line_style(*score), false));
+        }
     }
     // References first, so the scores draw over them. `all` is every evaluated row with one
     // score value: its curve is random order's.
@@ -478,7 +524,9 @@ fn draw_risk_coverage<DB: DrawingBackend>(
         legend.push((format!("oracle ({oracle_aurc:.4})"), oracle, true));
     }
     for i in gradtrust_last(groups) {
-        chart.draw_series(LineSeries::new(clip(&curves[i]), line_style(groups[i].0)))?;
+        if leader[i] == i {
+            chart.draw_series(LineSeries::new(clip(&curves[i]), line_style(groups[i].0)))?;
+        }
     }
     draw_side_legend(&legend_area, "score (AURC, lower = better)", &legend)?;
     Ok(())
@@ -507,19 +555,22 @@ fn draw_roc<DB: DrawingBackend>(
     let gray = RGBColor(150, 150, 150).stroke_width(2);
     chart.draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 8, 6, gray))?;
     let mut legend: Vec<LegendEntry> = Vec::new();
-    for (score, g, _, auroc) in groups {
-        if g.n_correct() > 0 && g.n_wrong() > 0 {
-            legend.push((format!("{score} ({auroc:.4})"), line_style(*score), false));
+    let rocs: Vec<Vec<(f64, f64)>> = groups
+        .iter()
+        .map(|(_, g, _, _)| thin(g.roc_curve(), 1e-3))
+        .collect();
+    let leader = coinciding(&rocs);
+    for (i, (score, g, _, auroc)) in groups.iter().enumerate() {
+        if g.n_correct() > 0 && g.n_wrong() > 0 && leader[i] == i {
+            let names = joined_names(groups, &leader, i);
+            legend.push((format!("{names} ({auroc:.4})"), line_style(*score), false));
         }
     }
     legend.push(("chance (0.5)".to_string(), gray, true));
     for i in gradtrust_last(groups) {
         let (score, g, _, _) = &groups[i];
-        if g.n_correct() > 0 && g.n_wrong() > 0 {
-            chart.draw_series(LineSeries::new(
-                thin(g.roc_curve(), 1e-3),
-                line_style(*score),
-            ))?;
+        if g.n_correct() > 0 && g.n_wrong() > 0 && leader[i] == i {
+            chart.draw_series(LineSeries::new(rocs[i].clone(), line_style(*score)))?;
         }
     }
     draw_side_legend(
@@ -527,6 +578,65 @@ fn draw_roc<DB: DrawingBackend>(
         &format!("score ({}, higher = better)", Metric::Auroc.title()),
         &legend,
     )?;
+    Ok(())
+}
+
+/// The reliability diagram: per equal-width bin of the top-1 probability, the accuracy of its
+/// rows (bar) against the diagonal of perfect calibration, and its mean confidence (dot).
+fn draw_reliability<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    bins: &[Bin],
+    ece: f64,
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 24))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("top-1 probability (confidence)")
+        .y_desc("accuracy of the rows in the bin")
+        .axis_desc_style((FONT, 20))
+        .label_style((FONT, 16))
+        .light_line_style(RGBColor(238, 238, 238))
+        .max_light_lines(1)
+        .draw()?;
+    let bar = RGBColor(0x1f, 0x4e, 0xc4);
+    chart
+        .draw_series(bins.iter().filter_map(|b| {
+            let a = b.accuracy?;
+            Some(Rectangle::new(
+                [(b.lower, 0.0), (b.upper, a)],
+                bar.mix(0.55).filled(),
+            ))
+        }))?
+        .label(format!("accuracy per bin (ECE {ece:.4})"))
+        .legend(move |(x, y)| {
+            Rectangle::new([(x, y - 6), (x + 16, y + 6)], bar.mix(0.55).filled())
+        });
+    let gray = RGBColor(150, 150, 150).stroke_width(2);
+    chart
+        .draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 8, 6, gray))?
+        .label("perfect calibration")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], gray));
+    chart
+        .draw_series(
+            bins.iter()
+                .filter_map(|b| Some(Circle::new((b.confidence?, b.accuracy?), 5, WRONG.filled()))),
+        )?
+        .label("mean confidence of the bin")
+        .legend(move |(x, y)| Circle::new((x + 8, y), 5, WRONG.filled()));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 18))
+        .draw()?;
     Ok(())
 }
 
@@ -667,6 +777,22 @@ mod tests {
         let shown = scatter_points(&big);
         assert_eq!(shown.len(), SCATTER_MAX);
         assert!(shown[..100].iter().any(|p| p.2) && shown[..100].iter().any(|p| !p.2));
+    }
+
+    #[test]
+    fn coinciding_curves_are_grouped() {
+        let a = vec![(0.0, 0.0), (0.5, 0.25), (1.0, 0.5)];
+        let b = vec![(0.0, 0.0), (0.5, 0.3), (1.0, 0.5)];
+        let leader = coinciding(&[a.clone(), b.clone(), a.clone(), b]);
+        assert_eq!(leader, vec![0, 1, 0, 1]);
+        let g = |s| (s, TieGroups::new(&[1.0], &[true]), 0.0, 0.0);
+        let groups = [
+            g(ScoreName::Softmax),
+            g(ScoreName::Energy),
+            g(ScoreName::Margin),
+            g(ScoreName::Doctor),
+        ];
+        assert_eq!(joined_names(&groups, &leader, 0), "softmax = margin");
     }
 
     #[test]

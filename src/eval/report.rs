@@ -4,8 +4,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::bootstrap::Interval;
+use super::metrics::Target;
 use super::plots::PlotFiles;
-use super::{Accuracy, Level, Metric, ModelEval};
+use super::{Accuracy, CalibrationMetric, Level, Metric, ModelEval};
 use crate::scores::ScoreName;
 use crate::{Error, Result};
 
@@ -22,10 +24,27 @@ fn fmt_value(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_string(), |v| format!("{v:.4}"))
 }
 
+/// `0.8123 [0.7901, 0.8350]`: the value and its 95 % interval where there is one.
+fn fmt_with_interval(v: Option<f64>, i: Option<Interval>) -> String {
+    match (v, i) {
+        (Some(v), Some(i)) => format!("{v:.4} [{:.4}, {:.4}]", i.lower, i.upper),
+        _ => fmt_value(v),
+    }
+}
+
+fn fmt_interval(i: Option<Interval>) -> String {
+    i.map_or_else(String::new, |i| format!("[{:.3}, {:.3}]", i.lower, i.upper))
+}
+
 fn fmt_accuracy(a: Option<Accuracy>) -> String {
     a.map_or_else(
         || "–".to_string(),
-        |a| format!("{:.2}% ({}/{})", 100.0 * a.value, a.correct, a.n),
+        |a| {
+            let ci = a.interval.map_or_else(String::new, |i| {
+                format!(" [{:.2}, {:.2}]", 100.0 * i.lower, 100.0 * i.upper)
+            });
+            format!("{:.2}%{ci} ({}/{})", 100.0 * a.value, a.correct, a.n)
+        },
     )
 }
 
@@ -105,13 +124,26 @@ pub fn terminal(evals: &[ModelEval], metric: Metric) -> String {
             for m in Metric::ALL {
                 let _ = write!(out, "{:>14}", m.title());
             }
+            let with_ci = e.bootstrap_resamples > 0;
+            if with_ci {
+                let _ = write!(out, "  {} 95% interval", metric.title());
+            }
             out.push('\n');
             for s in &e.scores {
                 let _ = write!(out, "  {:<16}{:>7}", s.score, s.metrics.n);
                 for m in Metric::ALL {
                     let _ = write!(out, "{:>14}", fmt_value(m.value(&s.metrics)));
                 }
+                if with_ci {
+                    let _ = write!(out, "  {}", fmt_interval(s.interval(metric)));
+                }
                 out.push('\n');
+            }
+        }
+        if let Some(c) = &e.calibration {
+            let _ = writeln!(out, "  calibration: {}", calibration_line(c));
+            if let Some(t) = &c.temperature {
+                let _ = writeln!(out, "  {}", temperature_line(t));
             }
         }
         for note in &e.notes {
@@ -178,7 +210,19 @@ pub fn metrics_csv(evals: &[ModelEval]) -> Result<String> {
         "n_wrong",
         "missing",
     ];
+    let ci_names: Vec<String> = Metric::ALL
+        .iter()
+        .flat_map(|m| [format!("{m}_lower"), format!("{m}_upper")])
+        .collect();
+    let cal_names: Vec<String> = CalibrationMetric::ALL
+        .iter()
+        .flat_map(|m| {
+            let m = m.as_str();
+            [m.to_string(), format!("{m}_lower"), format!("{m}_upper")]
+        })
+        .collect();
     header.extend(Metric::ALL.map(Metric::as_str));
+    header.extend(ci_names.iter().map(String::as_str));
     header.extend([
         "constant",
         "rows",
@@ -189,7 +233,16 @@ pub fn metrics_csv(evals: &[ModelEval]) -> Result<String> {
         "top5_accuracy",
         "top1_accuracy_softmax_sum",
         "top5_accuracy_softmax_sum",
+        "top1_accuracy_lower",
+        "top1_accuracy_upper",
     ]);
+    header.extend(cal_names.iter().map(String::as_str));
+    let wp_names: Vec<String> = Target::ALL
+        .iter()
+        .flat_map(|t| [t.name(), format!("{}_threshold", t.name())])
+        .collect();
+    header.extend(wp_names.iter().map(String::as_str));
+    header.extend(["temperature", "bootstrap_resamples", "bootstrap_seed"]);
     w.write_record(&header).map_err(err)?;
     let num = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
     for e in evals {
@@ -205,6 +258,11 @@ pub fn metrics_csv(evals: &[ModelEval]) -> Result<String> {
                 s.missing.to_string(),
             ];
             rec.extend(Metric::ALL.map(|m| num(m.value(&s.metrics))));
+            for m in Metric::ALL {
+                let i = s.interval(m);
+                rec.push(num(i.map(|i| i.lower)));
+                rec.push(num(i.map(|i| i.upper)));
+            }
             rec.extend([
                 s.metrics.is_constant().to_string(),
                 e.rows.to_string(),
@@ -216,6 +274,28 @@ pub fn metrics_csv(evals: &[ModelEval]) -> Result<String> {
                 num(e.top1_softmax_sum.map(|a| a.value)),
                 num(e.top5_softmax_sum.map(|a| a.value)),
             ]);
+            let top1_ci = e.top1.and_then(|a| a.interval);
+            rec.push(num(top1_ci.map(|i| i.lower)));
+            rec.push(num(top1_ci.map(|i| i.upper)));
+            for m in CalibrationMetric::ALL {
+                let c = e.calibration.as_ref();
+                let i = c.and_then(|c| c.interval(m));
+                rec.push(num(c.and_then(|c| m.value(&c.metrics))));
+                rec.push(num(i.map(|i| i.lower)));
+                rec.push(num(i.map(|i| i.upper)));
+            }
+            for t in Target::ALL {
+                let wp = s.working_points.iter().find(|w| w.target == t);
+                rec.push(num(wp.and_then(|w| w.value())));
+                rec.push(num(wp.and_then(|w| w.threshold)));
+            }
+            rec.push(num(e
+                .calibration
+                .as_ref()
+                .and_then(|c| c.temperature.as_ref())
+                .map(|t| t.temperature)));
+            rec.push(e.bootstrap_resamples.to_string());
+            rec.push(e.bootstrap_seed.to_string());
             w.write_record(&rec).map_err(err)?;
         }
     }
@@ -276,16 +356,21 @@ pub fn report_md(evals: &[ModelEval], level: Level, metric: Metric, plots: &[Plo
             .join(" | ")
     );
     let _ = writeln!(out, "|---|{}", "---:|".repeat(cols.len()));
-    for e in evals {
+    for e in by_accuracy(evals) {
         let values = row_values(e, &cols, metric);
         let marks = best_two(&values, metric.higher_is_better());
         let cells: Vec<String> = values
             .iter()
             .zip(marks)
-            .map(|(v, m)| match (v, m) {
-                (Some(_), 1) => format!("**{}**", fmt_value(*v)),
-                (Some(_), 2) => format!("*{}*", fmt_value(*v)),
-                _ => fmt_value(*v),
+            .zip(&cols)
+            .map(|((v, m), c)| {
+                let ci = fmt_interval(e.score(c).and_then(|s| s.interval(metric)));
+                let ci = if ci.is_empty() { ci } else { format!(" {ci}") };
+                match (v, m) {
+                    (Some(_), 1) => format!("**{}**{ci}", fmt_value(*v)),
+                    (Some(_), 2) => format!("*{}*{ci}", fmt_value(*v)),
+                    _ => format!("{}{ci}", fmt_value(*v)),
+                }
             })
             .collect();
         let _ = writeln!(out, "| {} | {} |", md_escape(&e.model), cells.join(" | "));
@@ -347,9 +432,74 @@ pub fn report_md(evals: &[ModelEval], level: Level, metric: Metric, plots: &[Plo
                     s.metrics.n,
                     s.missing,
                     Metric::ALL
-                        .map(|m| fmt_value(m.value(&s.metrics)))
+                        .map(|m| fmt_with_interval(m.value(&s.metrics), s.interval(m)))
                         .join(" | ")
                 );
+            }
+        }
+        if !e.scores.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n### Working points\n\nAccept a prediction when its score is at least the \
+                 threshold (in parentheses); a tie is accepted whole.\n"
+            );
+            let _ = writeln!(
+                out,
+                "| score | {} |",
+                Target::ALL.map(|t| t.title()).join(" | ")
+            );
+            let _ = writeln!(out, "|---|{}", "---:|".repeat(Target::ALL.len()));
+            for s in &e.scores {
+                let cells: Vec<String> = Target::ALL
+                    .iter()
+                    .map(|t| match s.working_points.iter().find(|w| w.target == *t) {
+                        Some(w) => match w.threshold {
+                            Some(th) => format!("{} ({th:.4})", fmt_value(w.value())),
+                            None => "none reaches it".to_string(),
+                        },
+                        None => "–".to_string(),
+                    })
+                    .collect();
+                let _ = writeln!(out, "| {} | {} |", md_escape(&s.score), cells.join(" | "));
+            }
+        }
+        if let Some(c) = &e.calibration {
+            let _ = writeln!(out, "\n### Calibration\n");
+            let _ = writeln!(
+                out,
+                "| rows | {} |",
+                CalibrationMetric::ALL.map(|m| m.title()).join(" | ")
+            );
+            let _ = writeln!(
+                out,
+                "|---:|{}",
+                "---:|".repeat(CalibrationMetric::ALL.len())
+            );
+            let _ = writeln!(
+                out,
+                "| {} | {} |",
+                c.metrics.n,
+                CalibrationMetric::ALL
+                    .map(|m| fmt_with_interval(m.value(&c.metrics), c.interval(m)))
+                    .join(" | ")
+            );
+            if let Some(t) = &c.temperature {
+                let _ = writeln!(out, "\n{}.", temperature_line(t));
+                let _ = writeln!(
+                    out,
+                    "\n| held-out rows | {} |",
+                    CalibrationMetric::ALL.map(|m| m.title()).join(" | ")
+                );
+                let _ = writeln!(out, "|---|{}", "---:|".repeat(CalibrationMetric::ALL.len()));
+                for (what, m) in [("before (T = 1)", &t.before), ("after", &t.after)] {
+                    let _ = writeln!(
+                        out,
+                        "| {what} | {} |",
+                        CalibrationMetric::ALL
+                            .map(|k| fmt_value(k.value(m)))
+                            .join(" | ")
+                    );
+                }
             }
         }
         if !e.notes.is_empty() {
@@ -381,8 +531,251 @@ pub fn report_md(evals: &[ModelEval], level: Level, metric: Metric, plots: &[Plo
          - **AURC**: mean over k = 1..n of the error rate of the k most trusted rows (a tie group \
          spreads its errors evenly over its positions). **E-AURC**: AURC minus the AURC of the \
          oracle ranking. **AUGRC**: mean over k of (errors among the k most trusted) / n.\n\
+         - **Intervals**: `[lower, upper]` is the 95% percentile bootstrap interval (rows \
+         resampled with replacement, every metric recomputed on each resample; the resamples \
+         and seed are in metrics.json).\n\
+         - **Calibration** of the top-1 probability (the `softmax` column): **ECE** over 15 \
+         equal-width bins (right-closed, the first closed at 0), `Σ_b |B_b|/n · |acc − conf|`; \
+         **adaptive ECE** over 15 equal-mass bins (edges at the confidences' quantiles, tied \
+         confidences in one bin); **MCE** the largest bin gap; **NLL** the mean of −ln p(label); \
+         **Brier** the mean of Σ_c (p_c − [c = label])² over the full distribution.\n\
          - The paper's AUAC and AUFC have no public definition and are not reported."
     );
+    out
+}
+
+fn calibration_line(c: &super::CalibrationEval) -> String {
+    CalibrationMetric::ALL
+        .iter()
+        .map(|&m| {
+            format!(
+                "{} {}",
+                m.title(),
+                fmt_with_interval(m.value(&c.metrics), c.interval(m))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn temperature_line(t: &super::TemperatureEval) -> String {
+    format!(
+        "temperature scaling: T = {:.4} fitted on {} rows; on the other {}: NLL {} → {}, ECE {} → {}",
+        t.temperature,
+        t.fit_rows,
+        t.held_out_rows,
+        fmt_value(t.before.nll),
+        fmt_value(t.after.nll),
+        fmt_value(t.before.ece),
+        fmt_value(t.after.ece)
+    )
+}
+
+/// `per_class.csv`: per run and true class (rows with a label index): rows, accuracy, and
+/// per score AUROC and AURC over that class's rows (AUROC empty unless the class has both
+/// correct and wrong predictions).
+pub fn per_class_csv(evals: &[ModelEval], files: &[super::rows::ResultsFile]) -> Result<String> {
+    use super::metrics::Ranking;
+    use std::collections::BTreeMap;
+    let err = |e: csv::Error| Error::Invalid(format!("per_class.csv: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let cols = score_columns(evals);
+    let mut header = vec![
+        "model".to_string(),
+        "label_index".to_string(),
+        "rows".to_string(),
+        "accuracy".to_string(),
+        "most_frequent_wrong_prediction".to_string(),
+        "its_count".to_string(),
+    ];
+    for c in &cols {
+        header.extend([format!("{c}_auroc"), format!("{c}_aurc")]);
+    }
+    w.write_record(&header).map_err(err)?;
+    let num = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
+    for (e, f) in evals.iter().zip(files) {
+        let mut classes: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, s) in f.samples.iter().enumerate() {
+            if let Some(l) = s.label {
+                classes.entry(l).or_default().push(i);
+            }
+        }
+        for (label, rows) in classes {
+            let correct: Vec<bool> = rows.iter().map(|&i| f.samples[i].correct).collect();
+            let right = correct.iter().filter(|&&c| c).count();
+            let mut confusions: BTreeMap<usize, usize> = BTreeMap::new();
+            for &i in &rows {
+                let s = &f.samples[i];
+                if let (false, Some(p)) = (s.correct, s.pred) {
+                    *confusions.entry(p).or_default() += 1;
+                }
+            }
+            // Most frequent, the smallest index among equals.
+            let top = confusions
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
+            let mut rec = vec![
+                e.model.clone(),
+                label.to_string(),
+                rows.len().to_string(),
+                (right as f64 / rows.len() as f64).to_string(),
+                top.map_or_else(String::new, |t| t.0.to_string()),
+                top.map_or_else(String::new, |t| t.1.to_string()),
+            ];
+            for c in &cols {
+                let column = f
+                    .scores
+                    .iter()
+                    .position(|s| s.as_str() == *c)
+                    .map(|j| f.values.column(j));
+                match column {
+                    Some(col) => {
+                        let values = rows.iter().map(|&i| {
+                            let v = col[i];
+                            v.is_finite().then_some(v)
+                        });
+                        let g = Ranking::new(values).tie_groups(&correct, None);
+                        rec.push(num(g.auroc()));
+                        rec.push(num(g.aurc()));
+                    }
+                    None => rec.extend([String::new(), String::new()]),
+                }
+            }
+            w.write_record(&rec).map_err(err)?;
+        }
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Invalid(format!("per_class.csv: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("per_class.csv: {e}")))
+}
+
+/// The runs sorted by top-1 accuracy, best first (the paper's Table I order); ties and runs
+/// without an accuracy keep their order.
+pub fn by_accuracy(evals: &[ModelEval]) -> Vec<&ModelEval> {
+    let mut v: Vec<&ModelEval> = evals.iter().collect();
+    let acc = |e: &ModelEval| e.top1.map_or(f64::NEG_INFINITY, |a| a.value);
+    v.sort_by(|a, b| acc(b).total_cmp(&acc(a)));
+    v
+}
+
+/// `table.csv`: Table I as data, one row per run sorted by accuracy; per score the value,
+/// interval and rank mark (1 best, 2 second, empty otherwise).
+pub fn table_csv(evals: &[ModelEval], metric: Metric) -> Result<String> {
+    let cols = score_columns(evals);
+    let err = |e: csv::Error| Error::Invalid(format!("table.csv: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "model".to_string(),
+        "metric".to_string(),
+        "top1_accuracy".to_string(),
+    ];
+    for c in &cols {
+        header.extend([
+            c.to_string(),
+            format!("{c}_lower"),
+            format!("{c}_upper"),
+            format!("{c}_rank"),
+        ]);
+    }
+    w.write_record(&header).map_err(err)?;
+    let num = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
+    for e in by_accuracy(evals) {
+        let values = row_values(e, &cols, metric);
+        let marks = best_two(&values, metric.higher_is_better());
+        let mut rec = vec![
+            e.model.clone(),
+            metric.as_str().to_string(),
+            num(e.top1.map(|a| a.value)),
+        ];
+        for ((c, v), m) in cols.iter().zip(&values).zip(marks) {
+            let i = e.score(c).and_then(|s| s.interval(metric));
+            rec.extend([
+                num(*v),
+                num(i.map(|i| i.lower)),
+                num(i.map(|i| i.upper)),
+                if m == 0 { String::new() } else { m.to_string() },
+            ]);
+        }
+        w.write_record(&rec).map_err(err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Invalid(format!("table.csv: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("table.csv: {e}")))
+}
+
+fn tex_escape(s: &str) -> String {
+    s.replace('\\', "\\textbackslash{}")
+        .replace('_', "\\_")
+        .replace('&', "\\&")
+        .replace('%', "\\%")
+        .replace('#', "\\#")
+}
+
+/// `table.tex`: Table I as a LaTeX `tabular` (booktabs), best in bold, second underlined,
+/// intervals in brackets below the value's line.
+pub fn table_tex(evals: &[ModelEval], metric: Metric) -> String {
+    let cols = score_columns(evals);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "% {} ({} is better); best bold, second underlined; 95% bootstrap intervals.",
+        metric.title(),
+        if metric.higher_is_better() {
+            "higher"
+        } else {
+            "lower"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "\\begin{{tabular}}{{l r {}}}",
+        "r ".repeat(cols.len()).trim_end()
+    );
+    let _ = writeln!(out, "\\toprule");
+    let _ = writeln!(
+        out,
+        "model & top-1 & {} \\\\",
+        cols.iter()
+            .map(|c| tex_escape(c))
+            .collect::<Vec<_>>()
+            .join(" & ")
+    );
+    let _ = writeln!(out, "\\midrule");
+    for e in by_accuracy(evals) {
+        let values = row_values(e, &cols, metric);
+        let marks = best_two(&values, metric.higher_is_better());
+        let cells: Vec<String> = values
+            .iter()
+            .zip(marks)
+            .zip(&cols)
+            .map(|((v, m), c)| {
+                let text = fmt_value(*v).replace('–', "--");
+                let text = match (v, m) {
+                    (Some(_), 1) => format!("\\textbf{{{text}}}"),
+                    (Some(_), 2) => format!("\\underline{{{text}}}"),
+                    _ => text,
+                };
+                match e.score(c).and_then(|s| s.interval(metric)) {
+                    Some(i) => format!("{text} {{\\scriptsize [{:.3}, {:.3}]}}", i.lower, i.upper),
+                    None => text,
+                }
+            })
+            .collect();
+        let acc = e.top1.map_or_else(
+            || "--".to_string(),
+            |a| format!("{:.2}\\%", 100.0 * a.value),
+        );
+        let _ = writeln!(
+            out,
+            "{} & {acc} & {} \\\\",
+            tex_escape(&e.model),
+            cells.join(" & ")
+        );
+    }
+    let _ = writeln!(out, "\\bottomrule");
+    let _ = writeln!(out, "\\end{{tabular}}");
     out
 }
 

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use ndarray::{Array2, ArrayView1};
 use serde_json::Value;
 
 use super::Level;
@@ -11,7 +12,7 @@ use crate::scores::ScoreName;
 use crate::{Error, Result};
 
 /// The columns `eval` reads besides the scores.
-const FIELDS: [&str; 14] = [
+const FIELDS: [&str; 16] = [
     "id",
     "path",
     "model",
@@ -26,13 +27,16 @@ const FIELDS: [&str; 14] = [
     "top5_softmax_sum",
     "correct_softmax_sum",
     "correct_top5_softmax_sum",
+    "prob_label",
+    "logits",
 ];
 const STATUS: &str = "status";
 
 /// How many error statuses the report quotes.
 const ERROR_EXAMPLES: usize = 3;
 
-/// One ok, labelled row of the evaluated level.
+/// One ok, labelled row of the evaluated level (its score values are a row of
+/// [`ResultsFile::values`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     /// The row's `id` (or `path`, or `line N` when neither is there).
@@ -41,8 +45,13 @@ pub struct Sample {
     pub correct_top5: Option<bool>,
     pub correct_softmax_sum: Option<bool>,
     pub correct_top5_softmax_sum: Option<bool>,
-    /// One entry per [`ResultsFile::scores`]; `None` where empty or not finite.
-    pub scores: Vec<Option<f64>>,
+    /// `label_index` and `pred_index` where the row has them.
+    pub label: Option<usize>,
+    pub pred: Option<usize>,
+    /// The true label's predicted probability (`prob_label`), for NLL and Brier.
+    pub prob_label: Option<f64>,
+    /// Every class's logit (`logits`), for temperature scaling.
+    pub logits: Option<Vec<f64>>,
 }
 
 /// One results file, reduced to the rows of one level.
@@ -62,6 +71,26 @@ pub struct ResultsFile {
     /// Ok rows of this level without a label.
     pub unlabeled_rows: usize,
     pub samples: Vec<Sample>,
+    /// Score values: one row per sample, one column per score; NaN where empty or not finite.
+    pub values: Array2<f64>,
+}
+
+impl ResultsFile {
+    /// The values of `score` over the samples (NaN = missing), if the file has the column.
+    pub fn column(&self, score: ScoreName) -> Option<ArrayView1<'_, f64>> {
+        let j = self.scores.iter().position(|&s| s == score)?;
+        Some(self.values.column(j))
+    }
+
+    /// Whether each sample's prediction is right.
+    pub fn correct(&self) -> Vec<bool> {
+        self.samples.iter().map(|s| s.correct).collect()
+    }
+}
+
+/// A column's values as options: `None` for a missing (NaN) entry.
+pub fn present(column: ArrayView1<'_, f64>) -> impl Iterator<Item = Option<f64>> + '_ {
+    column.into_iter().map(|&v| v.is_finite().then_some(v))
 }
 
 /// A row as read: the known fields that are present and not empty (JSON null = empty).
@@ -258,7 +287,9 @@ fn interpret(
         error_examples: Vec::new(),
         unlabeled_rows: 0,
         samples: Vec::new(),
+        values: Array2::zeros((0, 0)),
     };
+    let mut values: Vec<f64> = Vec::new();
     for row in &rows {
         let at = || format!("{p}:{}", row.line);
         if let Some(m) = row.get("model") {
@@ -323,20 +354,40 @@ fn interpret(
             label,
             &at,
         )?;
-        let scores = out
-            .scores
-            .iter()
-            .map(|s| parse_score(row, s.as_str(), &at))
-            .collect::<Result<Vec<_>>>()?;
+        for s in &out.scores {
+            values.push(parse_score(row, s.as_str(), &at)?.unwrap_or(f64::NAN));
+        }
+        let prob_label = parse_score(row, "prob_label", &at)?;
+        if let Some(p) = prob_label.filter(|p| !(0.0..=1.0).contains(p)) {
+            return Err(Error::Invalid(format!(
+                "{}: column prob_label: a probability must lie in [0, 1], got {p}",
+                at()
+            )));
+        }
+        let logits = parse_logits(row, &at)?;
+        if let (Some(z), Some(l)) = (&logits, label) {
+            if l >= z.len() {
+                return Err(Error::Invalid(format!(
+                    "{}: label_index {l} is outside the row's {} logits",
+                    at(),
+                    z.len()
+                )));
+            }
+        }
         out.samples.push(Sample {
             id,
             correct,
             correct_top5,
             correct_softmax_sum,
             correct_top5_softmax_sum,
-            scores,
+            label,
+            pred: parse_index(row, "pred_index", &at)?,
+            prob_label,
+            logits,
         });
     }
+    out.values = Array2::from_shape_vec((out.samples.len(), out.scores.len()), values)
+        .expect("one value per sample and score");
     if out.rows == 0 {
         let found = levels
             .iter()
@@ -435,6 +486,26 @@ fn flag_or_derived(
     Ok(Some(found))
 }
 
+/// The `logits` list (space-separated in CSV, an array in JSON Lines); every entry finite.
+fn parse_logits(row: &RawRow, at: &dyn Fn() -> String) -> Result<Option<Vec<f64>>> {
+    let Some(items) = row.get("logits") else {
+        return Ok(None);
+    };
+    let z = items
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|s| !s.is_empty())
+        .map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite()))
+        .collect::<Option<Vec<f64>>>()
+        .filter(|z| z.len() >= 2)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: column logits: expected two or more finite numbers separated by spaces",
+                at()
+            ))
+        })?;
+    Ok(Some(z))
+}
+
 /// A score value; empty, `nan` or infinite is `None` (counted as missing).
 fn parse_score(row: &RawRow, column: &str, at: &dyn Fn() -> String) -> Result<Option<f64>> {
     let Some(v) = row.get(column) else {
@@ -484,7 +555,8 @@ d,d.mp4,m,video,,,7,,,,0.5,,ok
         // b: correct derived from label_index/pred_index, top-5 from the list
         assert!(!f.samples[1].correct);
         assert_eq!(f.samples[1].correct_top5, Some(false));
-        assert_eq!(f.samples[1].scores, vec![Some(0.4)]);
+        assert_eq!(f.values.row(1).to_vec(), vec![0.4]);
+        assert_eq!((f.samples[1].label, f.samples[1].pred), (Some(2), Some(3)));
         let clips = read(&path, Level::Clip).unwrap();
         assert_eq!(clips.samples.len(), 1);
     }
@@ -498,8 +570,9 @@ d,d.mp4,m,video,,,7,,,,0.5,,ok
         let (_d, path) = write("r.jsonl", jsonl);
         let f = read(&path, Level::Video).unwrap();
         assert_eq!(f.scores, vec![ScoreName::GradTrust, ScoreName::Softmax]);
-        assert_eq!(f.samples[0].scores, vec![None, Some(0.8)]);
-        assert_eq!(f.samples[1].scores, vec![Some(2.5), None]);
+        let col = |s| present(f.column(s).unwrap()).collect::<Vec<_>>();
+        assert_eq!(col(ScoreName::GradTrust), vec![None, Some(2.5)]);
+        assert_eq!(col(ScoreName::Softmax), vec![Some(0.8), None]);
         assert_eq!(f.samples[0].correct_top5, Some(true));
     }
 
@@ -577,7 +650,7 @@ d,d.mp4,m,video,,,7,,,,0.5,,ok
             "level,correct,energy\nvideo,true,nan\nvideo,false,inf\nvideo,true,-1e3\n",
         );
         let f = read(&path, Level::Video).unwrap();
-        let got: Vec<_> = f.samples.iter().map(|s| s.scores[0]).collect();
+        let got: Vec<_> = present(f.values.column(0)).collect();
         assert_eq!(got, vec![None, None, Some(-1000.0)]);
         assert_eq!(f.model, "r");
     }

@@ -7,6 +7,9 @@
 //! `max (z_c − 1/N)⁴ / mean (z_c − 1/N)⁴` whenever `Var_d(h_d²) > 0`. GradNorm's classifier
 //! gradient is an outer product too: `‖∂L/∂W‖ = ‖∂L/∂z‖·‖h‖`, with
 //! `∂L/∂z_j = (1/N) p_j (log p_j − Σ_c p_c log p_c)`.
+//!
+//! DOCTOR (Granese et al., NeurIPS 2021): `g = Σ_c p_c²`, `D_α = (1 − g)/g`, reported as
+//! `−D_α = 1 − 1/g` so that higher means more trust (in `(1 − N, 0]`).
 use tch::{Kind, Tensor};
 
 use super::{SampleScores, ScoreName};
@@ -87,6 +90,9 @@ fn scores(logits: &Tensor, features: Option<&Tensor>) -> Result<Vec<SampleScores
     let dl_dz = &p * (&log_p - plogp) / n_f;
     let grad_norm = -(dl_dz.f_norm_scalaropt_dim(2, &[1i64][..], false)?
         * h.f_norm_scalaropt_dim(2, &[1i64][..], false)?);
+    let g = p.f_square()?.f_sum_dim_intlist(&[1i64][..], false, None)?;
+    // −D_α = −(1 − g)/g = 1 − 1/g.
+    let doctor = g.f_reciprocal()?.f_neg()? + 1.0;
 
     let columns = Tensor::f_stack(
         &[
@@ -98,6 +104,7 @@ fn scores(logits: &Tensor, features: Option<&Tensor>) -> Result<Vec<SampleScores
             energy,
             neg_brier,
             grad_norm,
+            doctor,
             h_sq_var,
         ],
         1,
@@ -106,11 +113,13 @@ fn scores(logits: &Tensor, features: Option<&Tensor>) -> Result<Vec<SampleScores
     .f_to_device(tch::Device::Cpu)?;
     let values: Vec<f64> = Vec::<f64>::try_from(columns.f_flatten(0, -1)?)?;
 
+    // One row per sample: the closed-form scores in ScoreName::ALL order, then Var(h²).
+    let width = ScoreName::CLOSED_FORM + 1;
     Ok(values
-        .chunks(9)
+        .chunks(width)
         .map(|row| {
             let mut s = SampleScores::default();
-            let degenerate = row[8] <= 0.0;
+            let degenerate = row[ScoreName::CLOSED_FORM] <= 0.0;
             for (name, &v) in ScoreName::ALL[..ScoreName::CLOSED_FORM].iter().zip(row) {
                 let needs_h = matches!(name, ScoreName::GradTrust | ScoreName::GradNorm);
                 if needs_h && !have_features {
@@ -164,6 +173,8 @@ mod tests {
             .collect();
         let gn = g.iter().map(|x| x * x).sum::<f64>().sqrt() * 5f64.sqrt();
         assert!(close(s.get(ScoreName::GradNorm).unwrap(), -gn));
+        let g = p0 * p0 + 2.0 * p1 * p1;
+        assert!(close(s.get(ScoreName::Doctor).unwrap(), -(1.0 - g) / g));
         assert!(s.notes.is_empty());
     }
 

@@ -28,6 +28,7 @@ pub enum ScoreName {
     Energy,
     NegBrier,
     GradNorm,
+    Doctor,
     McDropout,
     Odin,
     PurviewInitial,
@@ -36,12 +37,12 @@ pub enum ScoreName {
 
 impl ScoreName {
     /// How many of [`ScoreName::ALL`], from the start, `closed_form` computes.
-    pub const CLOSED_FORM: usize = 8;
+    pub const CLOSED_FORM: usize = 9;
 
     /// Every score, in output order.
-    /// The first eight are the closed forms of one forward's logits and features
+    /// The first nine are the closed forms of one forward's logits and features
     /// ([`ScoreName::CLOSED_FORM`]).
-    pub const ALL: [ScoreName; 12] = [
+    pub const ALL: [ScoreName; 13] = [
         ScoreName::GradTrust,
         ScoreName::Softmax,
         ScoreName::Entropy,
@@ -50,6 +51,7 @@ impl ScoreName {
         ScoreName::Energy,
         ScoreName::NegBrier,
         ScoreName::GradNorm,
+        ScoreName::Doctor,
         ScoreName::McDropout,
         ScoreName::Odin,
         ScoreName::PurviewInitial,
@@ -66,6 +68,7 @@ impl ScoreName {
             ScoreName::Energy => "energy",
             ScoreName::NegBrier => "neg_brier",
             ScoreName::GradNorm => "grad_norm",
+            ScoreName::Doctor => "doctor",
             ScoreName::McDropout => "mc_dropout",
             ScoreName::Odin => "odin",
             ScoreName::PurviewInitial => "purview_initial",
@@ -80,10 +83,11 @@ impl ScoreName {
             ScoreName::Softmax => "maximum softmax probability",
             ScoreName::Entropy => "negative entropy of the softmax, sum p log p",
             ScoreName::Margin => "difference of the top two softmax probabilities",
-            ScoreName::LogLikelihood => "the top logit (the reference applies NLL to raw logits, so its 'log-likelihood' is z of the predicted class)",
+            ScoreName::LogLikelihood => "the top logit (the reference applies NLL to raw logits, so its 'log-likelihood' is z of the predicted class; the misclassification-detection literature calls it MaxLogit)",
             ScoreName::Energy => "logsumexp of the logits (negative free energy)",
             ScoreName::NegBrier => "minus the mean squared difference between the softmax and the one-hot prediction",
             ScoreName::GradNorm => "minus the Frobenius norm of the classifier gradient of KL(uniform || softmax)",
+            ScoreName::Doctor => "DOCTOR (Granese et al., NeurIPS 2021) as -D_alpha = -(1 - g)/g, g = sum p^2",
             ScoreName::McDropout => "sum p log(p + 1e-4) of the mean softmax over K passes with the head's dropout on",
             ScoreName::Odin => "max softmax at temperature T after an input step of size epsilon against the predicted class's loss gradient",
             ScoreName::PurviewInitial => "minus the mean squared gradient norm of the first half of the parameters (BCE against all ones)",

@@ -17,6 +17,11 @@ route than the Rust code (which sweeps sorted tie groups):
   AURC          mean_k E(k) / k             (k = 1..n)
   E-AURC        AURC - AURC of the oracle score s = c
   AUGRC         mean_k E(k) / n
+  working points, accepting s >= t over the distinct score values t:
+    risk at C% coverage   the largest t with 100 * #{s >= t} >= C * n; risk = wrong share
+                          of the accepted; also t
+    coverage at R% risk   the smallest t with 100 * #{wrong, s >= t} <= R * #{s >= t};
+                          coverage = #{s >= t} / n; none: coverage 0, t null
 
 The detection metrics (AUROC, AUPRs, FPR@95TPR) are null unless both classes occur.
 
@@ -61,6 +66,26 @@ def augrc(s, c):
     return float(np.mean(e / len(s)))
 
 
+def working_points(s, c):
+    n = len(s)
+    out = {}
+    ts = sorted(set(s.tolist()), reverse=True)
+    for pct in (80, 90, 95):
+        for t in ts:
+            acc = s >= t
+            if 100 * acc.sum() >= pct * n:
+                out[f"risk_at_{pct}_coverage"] = [float((acc & ~c).sum() / acc.sum()), t]
+                break
+    for pct in (5, 10):
+        out[f"coverage_at_{pct}_risk"] = [0.0, None]
+        for t in reversed(ts):  # loosest first
+            acc = s >= t
+            if 100 * (acc & ~c).sum() <= pct * acc.sum():
+                out[f"coverage_at_{pct}_risk"] = [float(acc.sum() / n), t]
+                break
+    return out
+
+
 def metrics(s, c):
     out = {}
     both = c.any() and (~c).any()
@@ -71,6 +96,7 @@ def metrics(s, c):
     out["aurc"] = aurc(s, c)
     out["e_aurc"] = out["aurc"] - aurc(c.astype(np.float64), c)
     out["augrc"] = augrc(s, c)
+    out["working_points"] = working_points(s, c)
     return out
 
 

@@ -20,6 +20,7 @@ Orientation: higher = more trust, for every score.
   neg_brier       -mean_c (p_c - onehot(yhat)_c)^2
   grad_norm       -||dL/dW||_F by autograd, L = (1/N) sum_c p_c (log p_c - 1/N)
                   (the reference's KLDivLoss(input=1/N, target=p), mean reduction)
+  doctor          -D_alpha = -(1 - g) / g, g = sum_c p_c^2 (Granese et al., NeurIPS 2021)
 
 The autograd paths differentiate at exactly the given z: dL/dz is taken with z as the leaf,
 then chained into W through z_lin = W h + b with torch.autograd.grad (so the gradient is a
@@ -54,6 +55,7 @@ SCORE_KEYS = (
     "energy",
     "neg_brier",
     "grad_norm",
+    "doctor",
 )
 
 
@@ -173,6 +175,9 @@ def fast_scores(z, h, W, b=None):
             "energy": float(torch.logsumexp(z, dim=0)),
             "neg_brier": float(-((p - onehot) ** 2).mean()),
         }
+        # DOCTOR from the probabilities in float64: an independent route (Rust stays float32).
+        g = float((p.double() ** 2).sum())
+        out["doctor"] = -(1.0 - g) / g
     out["gradtrust"] = gradtrust_autograd(z, h, W, b)
     gW = _weight_grad(z, h, W, b, grad_norm_loss)
     # Frobenius norm as the norm of the row norms: still float32, but a single flat float32
