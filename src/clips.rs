@@ -9,7 +9,7 @@ use crate::decode::{decode_video_keeping, DecodedVideo, VideoInfo};
 use crate::error::{Error, Result};
 use crate::preset::Preset;
 use crate::sampling::{candidate_windows, resample_indices, sample_clips, ClipWindow};
-use crate::transforms::{FrameTransform, CHUNK};
+use crate::transforms::{rgb_tensor, FrameTransform, CHUNK};
 
 /// One clip of the batch.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +47,13 @@ pub struct VideoClips {
 /// Decodes `path` and cuts it into `preset`'s clips. Only the frames the clips use are
 /// kept after decoding ([`decode_video_keeping`]), so memory does not grow with the video.
 pub fn load_clips(path: &Path, preset: &Preset) -> Result<VideoClips> {
+    let video = decode_for_clips(path, preset)?;
+    clips_from_video(&video, preset)
+}
+
+/// The decoding half of [`load_clips`]: `path` decoded holding the frames `preset`'s clips
+/// use, decoding only what they need where the input allows ([`decode_video_keeping`]).
+pub fn decode_for_clips(path: &Path, preset: &Preset) -> Result<DecodedVideo> {
     let needed = |frames: usize, fps: f64| -> Vec<usize> {
         sample_clips(
             frames,
@@ -58,8 +65,7 @@ pub fn load_clips(path: &Path, preset: &Preset) -> Result<VideoClips> {
         .map(|windows| windows.into_iter().flat_map(|w| w.frame_indices).collect())
         .unwrap_or_default()
     };
-    let video = decode_video_keeping(path, &needed)?;
-    clips_from_video(&video, preset)
+    decode_video_keeping(path, &needed)
 }
 
 /// [`load_clips`] for an already decoded video.
@@ -155,7 +161,7 @@ fn fill_clips(
     let (unique, slots) = unique_frames(windows);
     let mut transform = FrameTransform::new(preset)?;
     for (frames, frame_slots) in unique.chunks(CHUNK).zip(slots.chunks(CHUNK)) {
-        let mut xs = transform.rounded_crops(&video.rgb_frames(frames)?)?;
+        let mut xs = transform.rounded_crops(&rgb_tensor(&video.rgb_frames(frames)?)?)?;
         if normalize {
             transform.normalize_(&mut xs)?;
         }

@@ -26,7 +26,7 @@ pub fn load_image(path: &Path, preset: &Preset) -> Result<VideoClips> {
             video.len()
         ));
     }
-    let frame = video.rgb_frames(&[0])?;
+    let frame = transforms::rgb_tensor(&video.rgb_frames(&[0])?)?;
     let xs = transforms::image_classification(&frame, preset)
         .map_err(|e| Error::decode(path, e.to_string()))?;
     // [1, 3, h, w] → [1, 3, 1, h, w]: a one-frame clip.

@@ -19,6 +19,7 @@
 //! 0..=255, so casting to uint8 and back changes nothing). `VideoClassification` then
 //! permutes `(N, T, C, H, W)` to `(N, C, T, H, W)`; `clips` does that after gathering frames
 //! into clips.
+use ndarray::Array4;
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
@@ -27,6 +28,17 @@ use crate::preset::{Interpolation, Preset};
 /// Frames interpolated per libtorch call: the float32 copies of 8 frames of a few hundred
 /// pixels square stay in cache; a whole clip's do not.
 pub const CHUNK: usize = 8;
+
+/// Decoded RGB frames (uint8 `[N, H, W, 3]`, as `decode` gives them) as a CPU tensor of the
+/// same shape, the input of the functions below.
+pub fn rgb_tensor(frames: &Array4<u8>) -> Result<Tensor> {
+    let size: Vec<i64> = frames.shape().iter().map(|&d| d as i64).collect();
+    let standard = frames.as_standard_layout();
+    let data = standard
+        .as_slice()
+        .ok_or_else(|| Error::Invalid("transforms: frames not contiguous".to_owned()))?;
+    Ok(Tensor::f_from_data_size(data, &size, Kind::Uint8)?)
+}
 
 /// Steps 1–2: uint8 `[N, H, W, 3]` RGB frames → uint8 `[N, 3, crop_h, crop_w]`.
 pub fn resize_and_crop(frames: &Tensor, preset: &Preset) -> Result<Tensor> {

@@ -7,9 +7,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use gradtrust_video::clips::{clips_from_video, load_clips, uint8_crops, windows_for};
+use gradtrust_video::clips::{
+    clips_from_video, decode_for_clips, load_clips, uint8_crops, windows_for,
+};
 use gradtrust_video::decode::decode_video;
 use gradtrust_video::preset::Preset;
+use gradtrust_video::transforms::rgb_tensor;
 use tch::{Kind, Tensor};
 
 /// Bump when a fixture's recipe or the reference script changes.
@@ -375,8 +378,8 @@ fn rotation_is_read_and_applied() {
     // av_display_rotation_get reads as 90° counter-clockwise (ffprobe: rotation=90).
     assert_eq!(rotated.info().rotation_degrees, 90);
     assert_eq!((rotated.info().width, rotated.info().height), (256, 340));
-    let a = plain.rgb_frames(&[3]).unwrap();
-    let b = rotated.rgb_frames(&[3]).unwrap();
+    let a = rgb_tensor(&plain.rgb_frames(&[3]).unwrap()).unwrap();
+    let b = rgb_tensor(&rotated.rgb_frames(&[3]).unwrap()).unwrap();
     assert_eq!(b.size(), [1, 340, 256, 3]);
     // One counter-clockwise quarter turn over (H, W), as torchcodec's rot90(hwc, 1, 0, 1).
     assert!(b.equal(&a.rot90(1, [1, 2])));
@@ -556,11 +559,303 @@ fn mp4_cut_short_keeps_the_frames_before_the_cut() {
     // The frames that survive are the same frames.
     let n = cut.len().min(20);
     let idx: Vec<usize> = (0..n).collect();
-    assert!(cut
-        .rgb_frames(&idx)
-        .unwrap()
-        .equal(&full.rgb_frames(&idx).unwrap()));
+    assert_eq!(
+        cut.rgb_frames(&idx).unwrap(),
+        full.rgb_frames(&idx).unwrap()
+    );
     // And the clip pipeline still works on them.
     let clips = load_clips(&video("truncated_mdat.mp4"), &Preset::video_resnet()).unwrap();
     assert_eq!(clips.tensor.size()[0], 5);
+}
+
+// ---------------------------------------------------------------------------------------
+// Seek-based decoding (`decode_video_keeping` through `clips::decode_for_clips`): on files
+// with several GOPs, the frames the protocol picks, decoded by seeking to the keyframe
+// before each run, must equal a full decode's and torchcodec's, bit for bit.
+
+/// Bump when a recipe below changes.
+const SEEKING: &str = "seeking-v2";
+
+/// Long files with many keyframes, one per property the seeking decoder must survive.
+fn seeking_videos() -> PathBuf {
+    common::cached_fixture(&format!("{SEEKING}/videos"), |dir| {
+        let d = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+        let gen = |src: &str, secs: &str, codec: &[&str], out: &str| {
+            let mut cmd = vec!["-f", "lavfi", "-i", src, "-t", secs];
+            cmd.extend_from_slice(codec);
+            let out = d(out);
+            cmd.push(&out);
+            common::ffmpeg(&cmd);
+        };
+        let x264 = |params: &'static str| {
+            vec![
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                "-x264-params",
+                params,
+            ]
+        };
+        // Closed GOPs of 60 frames with up to 3 B-frames.
+        gen(
+            "testsrc2=size=320x240:rate=30",
+            "12",
+            &x264("keyint=60:min-keyint=60:scenecut=0:bframes=3"),
+            "h264_gop60_bframes.mp4",
+        );
+        // Open GOPs: the B-frames before each I-frame reference the GOP before.
+        gen(
+            "testsrc2=size=320x240:rate=30",
+            "12",
+            &x264("keyint=45:min-keyint=45:scenecut=0:bframes=3:open-gop=1"),
+            "h264_open_gop.mp4",
+        );
+        gen(
+            "testsrc2=size=176x144:rate=25",
+            "12",
+            &[
+                "-c:v",
+                "libvpx-vp9",
+                "-pix_fmt",
+                "yuv420p",
+                "-g",
+                "50",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+            ],
+            "vp9_gop50.webm",
+        );
+        gen(
+            "testsrc2=size=352x288:rate=25",
+            "12",
+            &["-c:v", "mpeg4", "-q:v", "4", "-g", "40", "-bf", "2"],
+            "mpeg4_gop40_bframes.mp4",
+        );
+        // Variable frame rate: 30 fps for 4 s, then 10 fps, then 30 fps again.
+        common::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-t",
+            "12",
+            "-vf",
+            "select='lt(t,4)+gte(t,8)+not(mod(n,3))'",
+            "-vsync",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-x264-params",
+            "keyint=30:min-keyint=30:scenecut=0",
+            &d("h264_vfr.mp4"),
+        ]);
+        // Cut between keyframes with stream copy: an edit list, decode-only packets first
+        // and a non-zero start.
+        common::ffmpeg(&[
+            "-ss",
+            "1.3",
+            "-i",
+            &d("h264_gop60_bframes.mp4"),
+            "-t",
+            "9",
+            "-c",
+            "copy",
+            &d("h264_edit_list.mp4"),
+        ]);
+        // Matroska whose timestamps start at 3.5 s.
+        common::ffmpeg(&[
+            "-i",
+            &d("h264_gop60_bframes.mp4"),
+            "-c",
+            "copy",
+            "-output_ts_offset",
+            "3.5",
+            &d("h264_start_3.5s.mkv"),
+        ]);
+        common::ffmpeg(&[
+            "-i",
+            &d("h264_gop60_bframes.mp4"),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+            &d("h264_gop60_rotated.mp4"),
+        ]);
+        // AVI whose headers claim twice the frames it has.
+        gen(
+            "testsrc2=size=320x240:rate=25",
+            "10",
+            &["-c:v", "mpeg4", "-q:v", "4", "-g", "25", "-bf", "0"],
+            "mpeg4_wrong_count.avi",
+        );
+        double_avi_frame_count(&dir.join("mpeg4_wrong_count.avi"));
+    })
+}
+
+/// Doubles `dwTotalFrames` (avih) and the video stream's `dwLength` (strh) of an AVI file.
+fn double_avi_frame_count(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let find = |bytes: &[u8], tag: &[u8]| bytes.windows(tag.len()).position(|w| w == tag).unwrap();
+    let mut double = |at: usize| {
+        let v = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        bytes[at..at + 4].copy_from_slice(&(2 * v).to_le_bytes());
+    };
+    // avih: 8-byte chunk header, then dwMicroSecPerFrame, dwMaxBytesPerSec,
+    // dwPaddingGranularity, dwFlags, dwTotalFrames.
+    let avih = find(&std::fs::read(path).unwrap(), b"avih");
+    double(avih + 8 + 16);
+    // strh: header, fccType, fccHandler, dwFlags, wPriority+wLanguage, dwInitialFrames,
+    // dwScale, dwRate, dwStart, dwLength.
+    let strh = find(&std::fs::read(path).unwrap(), b"strh");
+    double(strh + 8 + 32);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Runs decode_reference.py (torchcodec decoding every frame) on a seeking fixture.
+fn seeking_reference(clip: &str, preset_name: &str) -> PathBuf {
+    let path = seeking_videos().join(clip);
+    common::cached_fixture(&format!("{SEEKING}/ref-{clip}-{preset_name}"), |dir| {
+        common::run_python(
+            "decode_reference.py",
+            &[
+                path.to_str().unwrap(),
+                "--preset",
+                preset_name,
+                "--out",
+                dir.to_str().unwrap(),
+            ],
+        );
+    })
+}
+
+/// The seeking decoder against a full decode and torchcodec: same frame count, timestamps,
+/// windows, and identical uint8 crops and clip tensors. `must_seek`: the file has to be
+/// decoded by seeking (more than one run, fewer frames than the video), not by the fallback.
+fn check_seeking(clip: &str, preset_name: &str, must_seek: bool) {
+    let p = preset(preset_name);
+    let path = seeking_videos().join(clip);
+    let full = decode_video(&path).unwrap();
+    let seeking = decode_for_clips(&path, &p).unwrap();
+    println!(
+        "{clip} [{preset_name}]: {} frames, {} decoded in {} runs after a seek",
+        seeking.len(),
+        seeking.frames_run(),
+        seeking.seeks()
+    );
+    if must_seek {
+        assert!(seeking.seeks() > 1, "{clip}: not decoded by seeking");
+        assert!(
+            seeking.frames_run() < full.len(),
+            "{clip}: decoded every frame"
+        );
+    }
+    assert_eq!(seeking.len(), full.len(), "{clip}: frame count");
+    assert_eq!(seeking.info(), full.info(), "{clip}: stream info");
+    for i in 0..full.len() {
+        assert_eq!(
+            seeking.pts_secs(i),
+            full.pts_secs(i),
+            "{clip}: pts of frame {i}"
+        );
+    }
+    let windows = windows_for(&full, &p).unwrap();
+    assert_eq!(
+        windows_for(&seeking, &p).unwrap(),
+        windows,
+        "{clip}: windows"
+    );
+    let crops = uint8_crops(&seeking, &windows, &p).unwrap();
+    assert!(
+        crops.equal(&uint8_crops(&full, &windows, &p).unwrap()),
+        "{clip}: crops differ from the full decode"
+    );
+    let tensor = clips_from_video(&seeking, &p).unwrap().tensor;
+    assert!(
+        tensor.equal(&clips_from_video(&full, &p).unwrap().tensor),
+        "{clip}: clips differ from the full decode"
+    );
+
+    // torchcodec + torchvision.
+    let dir = seeking_reference(clip, preset_name);
+    let want = common::read_json(&dir.join("reference.json"));
+    assert_eq!(
+        seeking.len() as u64,
+        want["frames_decoded"].as_u64().unwrap(),
+        "{clip}: frame count vs torchcodec"
+    );
+    for (k, (w, r)) in windows
+        .iter()
+        .zip(want["clips"].as_array().unwrap())
+        .enumerate()
+    {
+        let indices: Vec<usize> = r["frame_indices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(
+            w.frame_indices, indices,
+            "{clip}: frame indices of clip {k}"
+        );
+    }
+    let (crop_max, _) = abs_diff(&crops, &common::read_npy(&dir.join("crops.npy")));
+    assert_eq!(
+        crop_max, 0.0,
+        "{clip}: uint8 crops differ from torchvision's"
+    );
+    let want_tensor = common::read_npy(&dir.join("clips.npy"));
+    let (t_max, _) = abs_diff(&tensor, &want_tensor);
+    println!("{clip}: vs torchcodec uint8 max|d| = {crop_max}, normalized max|d| = {t_max:.3e}");
+    assert!(
+        t_max < 1e-5,
+        "{clip}: clips differ from torchvision's by {t_max}"
+    );
+}
+
+#[test]
+fn seeking_h264_long_gop_b_frames() {
+    check_seeking("h264_gop60_bframes.mp4", "r3d", true);
+    check_seeking("h264_gop60_bframes.mp4", "mvit", true);
+}
+
+#[test]
+fn seeking_h264_open_gop() {
+    check_seeking("h264_open_gop.mp4", "r3d", true);
+}
+
+#[test]
+fn seeking_vp9() {
+    check_seeking("vp9_gop50.webm", "r3d", true);
+}
+
+#[test]
+fn seeking_mpeg4() {
+    check_seeking("mpeg4_gop40_bframes.mp4", "r3d", true);
+}
+
+#[test]
+fn seeking_variable_frame_rate() {
+    check_seeking("h264_vfr.mp4", "r3d", true);
+}
+
+#[test]
+fn seeking_edit_list_and_non_zero_start() {
+    check_seeking("h264_edit_list.mp4", "r3d", true);
+    check_seeking("h264_start_3.5s.mkv", "r3d", true);
+}
+
+#[test]
+fn seeking_rotated() {
+    check_seeking("h264_gop60_rotated.mp4", "r3d", true);
+}
+
+#[test]
+fn seeking_wrong_container_frame_count() {
+    check_seeking("mpeg4_wrong_count.avi", "r3d", true);
 }

@@ -117,11 +117,11 @@ fn preprocessing_case(file: &str, resize: u32, crop: u32, interp: Interpolation)
         )
     };
     let (max, mean) = diff(&ours, &read_npy(&reference.join("pil.npy")));
-    let pixels = decode_video(&path)
-        .unwrap()
-        .rgb_frames(&[0])
-        .unwrap()
-        .select(0, 0);
+    let pixels = gradtrust_video::transforms::rgb_tensor(
+        &decode_video(&path).unwrap().rgb_frames(&[0]).unwrap(),
+    )
+    .unwrap()
+    .select(0, 0);
     let (pmax, pmean) = diff(&pixels, &read_npy(&reference.join("pixels.npy")));
     let (tmax, tmean) = diff(
         &read_npy(&reference.join("tensor.npy")),

@@ -52,6 +52,8 @@ def main():
     parser.add_argument("clip")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="r3d")
+    parser.add_argument("--needed-only", action="store_true",
+                        help="only the last variant (torchcodec's exact seeking), as the reference")
     args = parser.parse_args()
     preset = PRESETS[args.preset]
     variants = [
@@ -59,6 +61,8 @@ def main():
         ("all frames, FFmpeg threads auto", 0, False),
         ("only needed frames (get_frames_at), FFmpeg threads auto", 0, True),
     ]
+    if args.needed_only:
+        variants = variants[-1:]
     reference = None
     for name, threads, needed_only in variants:
         n, per_video, clips_per_sec = bench(args.clip, preset, args.iterations, threads, needed_only)

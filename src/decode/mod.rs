@@ -1,0 +1,900 @@
+//! Decoding: a video file → its frames in presentation order, each with a timestamp, kept in
+//! the decoder's native pixel format; packed RGB24 (`ndarray` `[N, H, W, 3]`) is made only for
+//! the frames asked for (colour conversion costs about as much as decoding, and a clip
+//! protocol uses a fraction of the frames).
+//!
+//! The only module that touches FFmpeg, split at the FFmpeg/RGB line: this file drives
+//! ffmpeg-next's safe `format::context::Input`, `Packet`, `decoder::Video` and
+//! `frame::Video`; `index` reads the frame index from the packets and plans which packets to
+//! decode; `rgb` is the colour conversion (libswscale) and rotation; `ff` holds the few FFI
+//! calls ffmpeg-next does not wrap. Every `unsafe` block is in `ff` or `rgb`, each with a
+//! `// SAFETY:` note.
+//!
+//! Two ways to decode:
+//! - [`decode_video`] decodes every frame of the stream, in one pass.
+//! - [`decode_video_keeping`] decodes only what a frame selection needs: it reads the packets
+//!   once without decoding them (every frame's timestamp, which packets are keyframes), lets
+//!   the caller's selection pick frames for that many frames at that rate, then for each run
+//!   of wanted frames seeks to the keyframe before it and decodes up to its last frame. The
+//!   frames are the same a full decode gives (same index, same pixels): a frame is decoded
+//!   from a keyframe at or before it in both decode and presentation order, so every
+//!   reference it has is decoded too. Inputs that cannot seek, streams whose packets do not
+//!   map one-to-one to frames, and any surprise while seeking (a frame missing, an unknown
+//!   timestamp, a decoder error) fall back to decoding sequentially.
+//!
+//! Parity with the Python reference (torchcodec 0.17, CPU, on the same FFmpeg libraries):
+//! - Colour: torchcodec converts with libswscale, either directly (`SwScale.cpp`, when the
+//!   width is a multiple of 32) or through an FFmpeg filter graph whose auto-inserted `scale`
+//!   filter calls libswscale (`CpuDeviceInterface.cpp`). Both use swscale's default scaler
+//!   flags (`0`, i.e. bicubic, which only matters for chroma upsampling), the YUV→RGB matrix
+//!   of the frame's own `colorspace` (`sws_getCoefficients`, BT.601 when unspecified) and the
+//!   frame's `color_range` (limited when unspecified). [`DecodedVideo::rgb_frames`] does
+//!   exactly that, including torchcodec's padded rows for widths not a multiple of 32.
+//! - Rotation: torchcodec 0.17 reads the stream's display matrix and rotates every frame
+//!   upright (`transpose=cclock`/`transpose=clock`/`hflip,vflip` after the RGB conversion,
+//!   angle rounded to a multiple of 90°). So do we: [`VideoInfo::rotation_degrees`] is the
+//!   angle and `rgb_frames` returns upright frames; `width`/`height` are the upright sizes.
+//! - Frame rate: [`VideoInfo::fps`] is the stream's `avg_frame_rate` (what torchvision's
+//!   `VideoClips` gets from PyAV's `average_rate`), falling back to `r_frame_rate`, then to
+//!   the timestamps.
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next::codec::{self, decoder};
+use ffmpeg_next::format::{self, stream::Disposition};
+use ffmpeg_next::util::error::EAGAIN;
+use ffmpeg_next::{frame, media, Error as AvError, Packet, Rational};
+use ndarray::Array4;
+
+use crate::error::{Error, Result};
+
+mod ff;
+mod index;
+mod rgb;
+
+use index::{FrameIndex, NoIndex, PacketEntry, Span};
+
+/// What the container and decoder say about a video stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoInfo {
+    /// Width of the frames [`DecodedVideo::rgb_frames`] returns, after rotation.
+    pub width: u32,
+    /// Height of the frames [`DecodedVideo::rgb_frames`] returns, after rotation.
+    pub height: u32,
+    /// Frames per second: the stream's `avg_frame_rate`, else `r_frame_rate`, else estimated
+    /// from the timestamps.
+    pub fps: f64,
+    /// Stream duration from the container, if it says.
+    pub duration_secs: Option<f64>,
+    /// FFmpeg's decoder name (`h264`, `vp9`, `mpeg4`, ...).
+    pub codec: String,
+    /// Counter-clockwise rotation (degrees, a multiple of 90 in −180..=180) the display
+    /// matrix asks for and that has been applied to the frames; 0 when none.
+    pub rotation_degrees: i32,
+}
+
+/// Every frame of a video's best video stream, in presentation order, with its timestamp;
+/// the frames held (all, from [`decode_video`]; those the selection needs, from
+/// [`decode_video_keeping`]) still in the decoder's pixel format.
+pub struct DecodedVideo {
+    path: PathBuf,
+    info: VideoInfo,
+    /// `None` for a frame not kept (or, when seeking, not decoded).
+    frames: Vec<Option<frame::Video>>,
+    pts_secs: Vec<f64>,
+    /// Decoded size, before rotation.
+    frame_size: (u32, u32),
+    warnings: Vec<String>,
+    /// Frames the decoder produced.
+    frames_run: usize,
+    /// Runs decoded after a seek; 0 for a sequential decode.
+    seeks: usize,
+}
+
+impl std::fmt::Debug for DecodedVideo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedVideo")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .field("frames", &self.frames.len())
+            .field("kept", &self.frames.iter().filter(|f| f.is_some()).count())
+            .field("frames_run", &self.frames_run)
+            .field("seeks", &self.seeks)
+            .field("warnings", &self.warnings)
+            .finish()
+    }
+}
+
+impl DecodedVideo {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    /// Number of frames of the video (decoded or, when seeking, indexed).
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Always false: decoding refuses a video without frames.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Whether frame `index` is held (always, unless decoded by [`decode_video_keeping`]).
+    pub fn is_kept(&self, index: usize) -> bool {
+        self.frames.get(index).is_some_and(Option::is_some)
+    }
+
+    /// How many frames the decoder actually produced: [`Self::len`] for a sequential decode,
+    /// fewer when seeking skipped parts of the stream.
+    pub fn frames_run(&self) -> usize {
+        self.frames_run
+    }
+
+    /// How many runs were decoded after a seek: 0 when the stream was decoded sequentially.
+    pub fn seeks(&self) -> usize {
+        self.seeks
+    }
+
+    /// Presentation time of frame `index` in seconds (stream time base, not shifted to start
+    /// at 0), or `index / fps` for a frame that carries no timestamp. Panics if `index` is out
+    /// of range, like slice indexing.
+    pub fn pts_secs(&self, index: usize) -> f64 {
+        self.pts_secs[index]
+    }
+
+    /// Problems met while decoding that did not stop it (a read error in a truncated file,
+    /// packets the decoder rejected): the frames before them are kept.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The frames at `indices` (repeats allowed) as packed RGB, uint8 `[len, H, W, 3]` in
+    /// standard layout, rotated upright, converted exactly as torchcodec converts them (see
+    /// the module notes).
+    pub fn rgb_frames(&self, indices: &[usize]) -> Result<Array4<u8>> {
+        let n = self.frames.len();
+        let mut frames = Vec::with_capacity(indices.len());
+        for &index in indices {
+            match self.frames.get(index) {
+                Some(Some(frame)) => frames.push((index, frame)),
+                Some(None) => {
+                    return Err(Error::Invalid(format!(
+                        "{}: frame {index} was not kept when decoding",
+                        self.path.display()
+                    )))
+                }
+                None => {
+                    return Err(Error::Invalid(format!(
+                        "{}: frame index {index} out of range ({n} frames decoded)",
+                        self.path.display()
+                    )))
+                }
+            }
+        }
+        let (width, height) = self.frame_size;
+        if let Some(&(i, frame)) = frames
+            .iter()
+            .find(|(_, f)| (f.width(), f.height()) != (width, height))
+        {
+            return Err(Error::decode(
+                &self.path,
+                format!(
+                    "frame {i} is {}x{} but the first frame is {width}x{height}; resolution \
+                     changes mid-stream are not supported",
+                    frame.width(),
+                    frame.height()
+                ),
+            ));
+        }
+        let mut rgb = Array4::<u8>::zeros((indices.len(), height as usize, width as usize, 3));
+        let mut converter = rgb::Converter::default();
+        for (mut slot, &(index, frame)) in rgb.outer_iter_mut().zip(&frames) {
+            let out = slot
+                .as_slice_mut()
+                .ok_or_else(|| Error::Invalid("RGB frame buffer not contiguous".to_owned()))?;
+            converter
+                .convert_into(frame, out)
+                .map_err(|reason| Error::decode(&self.path, format!("frame {index}: {reason}")))?;
+        }
+        Ok(rgb::rotate(rgb, self.info.rotation_degrees / 90))
+    }
+}
+
+/// Decodes every frame of the best video stream of `path` (FFmpeg frame threading on) and
+/// keeps them all.
+///
+/// Errors name the file and say what is wrong: missing, empty, not a media file, an MP4
+/// whose index is missing, no video stream, no decodable frames. A file that breaks off
+/// part-way (truncated download) is not an error: the frames before the break are returned
+/// and [`DecodedVideo::warnings`] says what happened.
+pub fn decode_video(path: &Path) -> Result<DecodedVideo> {
+    let (input, stream) = open(path)?;
+    decode_sequential(path, input, stream, None)
+}
+
+/// What a media file holds, by the demuxer FFmpeg picks from its content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    Video,
+    /// A single picture: FFmpeg opened it with one of its image demuxers (`image2`,
+    /// `png_pipe`, `jpeg_pipe`, `webp_pipe`, ...).
+    Image,
+}
+
+/// Opens `path` (errors as [`decode_video`]'s) and says whether it is a still image or a
+/// video. The demuxer is chosen by probing the content, so a PNG named `.mp4` is an image
+/// and an MJPEG AVI a video.
+pub fn media_kind(path: &Path) -> Result<MediaKind> {
+    let (input, _) = open(path)?;
+    let format = input.format();
+    let name = format.name();
+    let image = name == "image2" || name == "image2pipe" || name.ends_with("_pipe");
+    Ok(if image {
+        MediaKind::Image
+    } else {
+        MediaKind::Video
+    })
+}
+
+/// Like [`decode_video`], but holds only the frames `select(frames, fps)` names (the indices
+/// the caller will pass to [`DecodedVideo::rgb_frames`] for a video of that many frames at
+/// that rate) and, where it can, decodes only what they need (see the module notes): the
+/// frame count comes from the packets, so `select` is asked once, and each run of wanted
+/// frames is decoded from the keyframe before it.
+///
+/// When the input cannot seek or its packets cannot be indexed, every frame is decoded and
+/// the others released at once, so memory stays bounded by the selection: then the count is
+/// known only after decoding, so the selection is made for the count the container declares
+/// (or duration × fps), widened by ±2 frames, and if the video turns out different and the
+/// frames kept do not cover the selection for the count found, it is decoded again keeping
+/// exactly that selection (or, should that still fall short, every frame). Either way the
+/// result holds the frames `select` names for it.
+pub fn decode_video_keeping(
+    path: &Path,
+    select: &dyn Fn(usize, f64) -> Vec<usize>,
+) -> Result<DecodedVideo> {
+    let (mut input, stream) = open(path)?;
+    if ff::is_seekable(&input) {
+        if let Ok(index) = read_index(&mut input, stream) {
+            let facts = StreamFacts::of(&input, stream);
+            let fps = facts
+                .frame_rate
+                .or_else(|| fps_from_timestamps(&index.pts, facts.time_base));
+            if let Some(fps) = fps {
+                let wanted = select(index.len(), fps);
+                if let Ok(video) =
+                    decode_seeking(path, &mut input, stream, &index, &wanted, facts, fps)
+                {
+                    return Ok(video);
+                }
+            }
+        }
+        // Sequential from here: reopen, so the decode starts exactly as a fresh one.
+        let (fresh, _) = open(path)?;
+        input = fresh;
+    }
+    decode_sequential_keeping(path, input, stream, select)
+}
+
+/// [`decode_video_keeping`]'s sequential way (see there).
+fn decode_sequential_keeping(
+    path: &Path,
+    input: format::context::Input,
+    stream: usize,
+    select: &dyn Fn(usize, f64) -> Vec<usize>,
+) -> Result<DecodedVideo> {
+    let facts = StreamFacts::of(&input, stream);
+    let (Some(fps), Some(guess)) = (facts.frame_rate, facts.frame_count_guess()) else {
+        return decode_sequential(path, input, stream, None);
+    };
+    let counts: Vec<usize> = (guess.saturating_sub(2).max(1)..=guess + 2).collect();
+    let mut video = decode_sequential(path, input, stream, Some(&keep_mask(select, &counts, fps)))?;
+    for full in [false, true] {
+        let (frames, fps) = (video.len(), video.info.fps);
+        let complete = select(frames, fps)
+            .into_iter()
+            .all(|i| i >= frames || video.is_kept(i));
+        if complete {
+            break;
+        }
+        drop(video);
+        let (input, stream) = open(path)?;
+        let keep = (!full).then(|| keep_mask(select, &[frames], fps));
+        video = decode_sequential(path, input, stream, keep.as_deref())?;
+    }
+    Ok(video)
+}
+
+/// Marks every frame `select` names for any of the frame `counts`.
+fn keep_mask(select: &dyn Fn(usize, f64) -> Vec<usize>, counts: &[usize], fps: f64) -> Vec<bool> {
+    let mut keep = Vec::new();
+    for &frames in counts {
+        for index in select(frames, fps) {
+            if index >= keep.len() {
+                keep.resize(index + 1, false);
+            }
+            keep[index] = true;
+        }
+    }
+    keep
+}
+
+/// Opens `path` and picks its video stream, with errors that say what is wrong.
+fn open(path: &Path) -> Result<(format::context::Input, usize)> {
+    use std::os::unix::ffi::OsStrExt;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::decode(path, "is a directory, not a video file"));
+    }
+    if meta.len() == 0 {
+        return Err(Error::decode(path, "empty file (0 bytes)"));
+    }
+    ff::quiet_logging();
+
+    // The `file:` protocol prefix keeps FFmpeg from reading a name like `a:b.mp4` as protocol
+    // `a`; the bytes are the OS path as is (no UTF-8 requirement).
+    let mut url = b"file:".to_vec();
+    url.extend_from_slice(path.as_os_str().as_bytes());
+    let input = ff::open_input(&url).map_err(|e| {
+        let reason = if looks_like_mp4(path) {
+            format!(
+                "cannot read this MP4/MOV file ({e}): its index (moov atom) is missing or \
+                 damaged; the file is probably truncated or still being written"
+            )
+        } else {
+            format!("not a media file FFmpeg can read ({e})")
+        };
+        Error::decode(path, reason)
+    })?;
+
+    let stream = best_video_stream(&input).ok_or_else(|| {
+        let kinds = stream_kinds(&input);
+        let found = if kinds.is_empty() {
+            "the file has no streams".to_owned()
+        } else {
+            format!("streams found: {}", kinds.join(", "))
+        };
+        Error::decode(path, format!("no video stream ({found})"))
+    })?;
+    Ok((input, stream))
+}
+
+/// FFmpeg's pick among the video streams (av_find_best_stream), skipping cover art.
+fn best_video_stream(input: &format::context::Input) -> Option<usize> {
+    let usable = |s: &format::stream::Stream| {
+        s.parameters().medium() == media::Type::Video
+            && !s.disposition().contains(Disposition::ATTACHED_PIC)
+    };
+    if let Some(best) = input.streams().best(media::Type::Video) {
+        if usable(&best) {
+            return Some(best.index());
+        }
+    }
+    input.streams().find(|s| usable(s)).map(|s| s.index())
+}
+
+/// The kinds of the streams, for error messages ("audio (aac)", "subtitle (mov_text)", ...).
+fn stream_kinds(input: &format::context::Input) -> Vec<String> {
+    input
+        .streams()
+        .map(|s| {
+            let par = s.parameters();
+            let kind = match par.medium() {
+                media::Type::Video => "video (cover art)",
+                media::Type::Audio => "audio",
+                media::Type::Subtitle => "subtitle",
+                media::Type::Data => "data",
+                media::Type::Attachment => "attachment",
+                _ => "unknown",
+            };
+            format!("{kind} ({})", par.id().name())
+        })
+        .collect()
+}
+
+/// What the container says about the video stream.
+#[derive(Clone, Copy, Debug)]
+struct StreamFacts {
+    /// Seconds per timestamp unit.
+    time_base: f64,
+    frame_rate: Option<f64>,
+    declared_frames: Option<usize>,
+    duration_secs: Option<f64>,
+    rotation_degrees: i32,
+}
+
+impl StreamFacts {
+    fn of(input: &format::context::Input, index: usize) -> StreamFacts {
+        let Some(s) = input.stream(index) else {
+            return StreamFacts {
+                time_base: 0.0,
+                frame_rate: None,
+                declared_frames: None,
+                duration_secs: None,
+                rotation_degrees: 0,
+            };
+        };
+        let time_base = positive(s.time_base()).unwrap_or(0.0);
+        let from_stream =
+            (s.duration() > 0 && time_base > 0.0).then(|| s.duration() as f64 * time_base);
+        let container = input.duration();
+        let duration_secs = from_stream.or_else(|| {
+            (container > 0).then(|| container as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE))
+        });
+        StreamFacts {
+            time_base,
+            frame_rate: positive(s.avg_frame_rate()).or_else(|| positive(s.rate())),
+            declared_frames: (s.frames() > 0).then(|| s.frames() as usize),
+            duration_secs,
+            rotation_degrees: rotation_degrees(&s),
+        }
+    }
+
+    /// The declared frame count, else duration × frame rate.
+    fn frame_count_guess(&self) -> Option<usize> {
+        self.declared_frames.or_else(|| {
+            let frames = self.duration_secs? * self.frame_rate?;
+            (1.0..1e9)
+                .contains(&frames)
+                .then(|| frames.round() as usize)
+        })
+    }
+}
+
+fn positive(r: Rational) -> Option<f64> {
+    (r.numerator() > 0 && r.denominator() > 0).then(|| f64::from(r))
+}
+
+/// The display matrix's counter-clockwise rotation, rounded to a multiple of 90° the way
+/// torchcodec 0.17 rounds it (`rotation_from_degrees`); 0 without a matrix.
+fn rotation_degrees(stream: &format::stream::Stream) -> i32 {
+    use ffmpeg_next::codec::packet::side_data::Type;
+    let Some(side) = stream.side_data().find(|d| d.kind() == Type::DisplayMatrix) else {
+        return 0;
+    };
+    let data = side.data();
+    if data.len() < 36 {
+        return 0;
+    }
+    let mut matrix = [0i32; 9];
+    for (m, bytes) in matrix.iter_mut().zip(data.chunks_exact(4)) {
+        *m = i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    }
+    let degrees = ff::display_rotation(&matrix);
+    if degrees.is_nan() {
+        return 0;
+    }
+    match ((degrees / 90.0).round() as i32).rem_euclid(4) {
+        0 => 0,
+        1 => 90,
+        2 => 180,
+        _ => -90,
+    }
+}
+
+/// FFmpeg's default decoder for `stream`, with frame (and slice) threading on every core.
+fn open_decoder(
+    input: &format::context::Input,
+    stream: usize,
+) -> std::result::Result<(decoder::Video, String), String> {
+    let s = input
+        .stream(stream)
+        .ok_or_else(|| format!("no stream {stream}"))?;
+    let par = s.parameters();
+    let id = par.id();
+    let codec = decoder::find(id).ok_or_else(|| format!("no decoder for codec {}", id.name()))?;
+    let mut ctx = codec::Context::new_with_codec(codec);
+    ctx.set_parameters(par)
+        .map_err(|e| format!("cannot set up the {} decoder ({e})", id.name()))?;
+    ff::use_every_core(&mut ctx);
+    let mut opening = ctx.decoder();
+    opening.set_packet_time_base(s.time_base());
+    let decoder = opening
+        .open_as(codec)
+        .and_then(|o| o.video())
+        .map_err(|e| format!("cannot open the {} decoder ({e})", id.name()))?;
+    Ok((decoder, codec.name().to_owned()))
+}
+
+/// Sends `packet` (None: end of stream) and hands every frame the decoder gives back to
+/// `sink`. Errors are the decoder's; frames received before one have been handed on.
+fn feed(
+    decoder: &mut decoder::Video,
+    packet: Option<&Packet>,
+    sink: &mut dyn FnMut(frame::Video),
+) -> std::result::Result<(), AvError> {
+    loop {
+        let sent = match packet {
+            Some(p) => decoder.send_packet(p),
+            None => decoder.send_eof(),
+        };
+        match sent {
+            Ok(()) => {
+                drain(decoder, sink)?;
+                return Ok(());
+            }
+            // Output must be drained before the decoder takes more input.
+            Err(AvError::Other { errno }) if errno == EAGAIN => {
+                if drain(decoder, sink)? {
+                    return Ok(());
+                }
+            }
+            Err(AvError::Eof) if packet.is_none() => {
+                drain(decoder, sink)?;
+                return Ok(());
+            }
+            Err(e) => {
+                // Keep what the decoder can still give, then report.
+                let _ = drain(decoder, sink);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Receives frames until the decoder wants input (false) or is finished (true).
+fn drain(
+    decoder: &mut decoder::Video,
+    sink: &mut dyn FnMut(frame::Video),
+) -> std::result::Result<bool, AvError> {
+    loop {
+        let mut frame = frame::Video::empty();
+        match decoder.receive_frame(&mut frame) {
+            Ok(()) => sink(frame),
+            Err(AvError::Other { errno }) if errno == EAGAIN => return Ok(false),
+            Err(AvError::Eof) => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads every packet of `stream` without decoding (see `index` for what refuses an index).
+fn read_index(
+    input: &mut format::context::Input,
+    stream: usize,
+) -> std::result::Result<FrameIndex, NoIndex> {
+    let mut packets = Vec::new();
+    loop {
+        let mut packet = Packet::empty();
+        match packet.read(input) {
+            Ok(()) => {}
+            Err(AvError::Eof) => break,
+            Err(_) => return Err(NoIndex::Unreadable),
+        }
+        if packet.stream() != stream {
+            continue;
+        }
+        if packet.is_corrupt() || packet.size() == 0 {
+            return Err(NoIndex::Unreadable);
+        }
+        let pts = packet.pts().ok_or(NoIndex::MissingPts)?;
+        packets.push(PacketEntry {
+            pts,
+            dts: packet.dts(),
+            key: packet.is_key(),
+            discard: ff::is_discarded(&packet),
+        });
+    }
+    FrameIndex::new(packets)
+}
+
+/// Why a seeking decode gave up (the caller then decodes sequentially).
+type GiveUp = String;
+
+/// Decodes the packets `index.plan(wanted)` names, one run after another, each from a seek
+/// and a flushed decoder; holds the wanted frames. Any surprise is a [`GiveUp`].
+fn decode_seeking(
+    path: &Path,
+    input: &mut format::context::Input,
+    stream: usize,
+    index: &FrameIndex,
+    wanted: &[usize],
+    facts: StreamFacts,
+    fps: f64,
+) -> std::result::Result<DecodedVideo, GiveUp> {
+    let spans = index.plan(wanted);
+    let (mut decoder, codec) = open_decoder(input, stream)?;
+    let mut frames: Vec<Option<frame::Video>> = (0..index.len()).map(|_| None).collect();
+    let mut frames_run = 0usize;
+    let mut first_size = None;
+    for span in &spans {
+        let first = seek_to(input, stream, index, span)?;
+        let mut unknown = None;
+        let mut sink = |frame: frame::Video| {
+            frames_run += 1;
+            match frame.timestamp().and_then(|ts| index.frame_at(ts)) {
+                Some(f) => {
+                    if span.frames.binary_search(&f).is_ok() {
+                        first_size.get_or_insert((f, frame.width(), frame.height()));
+                        frames[f] = Some(frame);
+                    }
+                }
+                None => unknown = Some(frame.timestamp()),
+            }
+        };
+        feed(&mut decoder, Some(&first), &mut sink).map_err(|e| e.to_string())?;
+        let mut next = span.first + 1;
+        while next <= span.last {
+            let mut packet = Packet::empty();
+            packet.read(input).map_err(|e| e.to_string())?;
+            if packet.stream() != stream {
+                continue;
+            }
+            if packet.pts().and_then(|pts| index.packet_at(pts)) != Some(next) {
+                return Err(format!("packet {next} is not where the index has it"));
+            }
+            feed(&mut decoder, Some(&packet), &mut sink).map_err(|e| e.to_string())?;
+            next += 1;
+        }
+        feed(&mut decoder, None, &mut sink).map_err(|e| e.to_string())?;
+        decoder.flush();
+        if let Some(ts) = unknown {
+            return Err(format!(
+                "the decoder gave a frame at {ts:?}, not in the index"
+            ));
+        }
+        if let Some(f) = span.frames.iter().find(|&&f| frames[f].is_none()) {
+            return Err(format!("frame {f} did not come out of its run"));
+        }
+    }
+    let (_, w, h) = first_size.ok_or("no frame decoded")?;
+    let mut warnings = Vec::new();
+    if let Some(declared) = facts.declared_frames {
+        if index.len() < declared {
+            warnings.push(format!(
+                "the container declares {declared} frames but only {} could be decoded; the file \
+                 is probably truncated",
+                index.len()
+            ));
+        }
+    }
+    let pts_secs = index
+        .pts
+        .iter()
+        .map(|&ts| ts as f64 * facts.time_base)
+        .collect();
+    Ok(DecodedVideo {
+        path: path.to_path_buf(),
+        info: video_info(&facts, (w, h), fps, codec),
+        frames,
+        pts_secs,
+        frame_size: (w, h),
+        warnings,
+        frames_run,
+        seeks: spans.len(),
+    })
+}
+
+/// Seeks so that decoding can start with packet `span.first`, and returns that packet. The
+/// demuxer lands on a keyframe at or before the target (packets before `span.first` are
+/// skipped unread by the decoder); should it land after, earlier targets are tried.
+fn seek_to(
+    input: &mut format::context::Input,
+    stream: usize,
+    index: &FrameIndex,
+    span: &Span,
+) -> std::result::Result<Packet, GiveUp> {
+    let earliest_ts = |p: &PacketEntry| p.dts.map_or(p.pts, |dts| dts.min(p.pts));
+    let mut targets = vec![earliest_ts(&index.packets[span.first])];
+    targets.extend(
+        (0..span.first)
+            .rev()
+            .filter(|&p| index.packets[p].key)
+            .take(2)
+            .map(|p| earliest_ts(&index.packets[p])),
+    );
+    targets.push(index.packets.iter().map(earliest_ts).min().unwrap_or(0));
+    for ts in targets {
+        if ff::seek_backward(input, stream, ts).is_err() {
+            continue;
+        }
+        loop {
+            let mut packet = Packet::empty();
+            if packet.read(input).is_err() {
+                break;
+            }
+            if packet.stream() != stream {
+                continue;
+            }
+            match packet.pts().and_then(|pts| index.packet_at(pts)) {
+                Some(p) if p == span.first => return Ok(packet),
+                Some(p) if p < span.first => continue,
+                // Landed after the target (or somewhere unknown): try an earlier one.
+                _ => break,
+            }
+        }
+    }
+    Err(format!("cannot seek to packet {}", span.first))
+}
+
+fn video_info(facts: &StreamFacts, frame_size: (u32, u32), fps: f64, codec: String) -> VideoInfo {
+    let (w, h) = frame_size;
+    let (width, height) = if facts.rotation_degrees.rem_euclid(180) == 90 {
+        (h, w)
+    } else {
+        (w, h)
+    };
+    VideoInfo {
+        width,
+        height,
+        fps,
+        duration_secs: facts.duration_secs,
+        codec,
+        rotation_degrees: facts.rotation_degrees,
+    }
+}
+
+/// Decodes every frame of `stream`, keeping those marked in `keep` (all when `None`). In
+/// selective mode, frames whose timestamps are out of order would need sorting, which the
+/// selection did not foresee: then none is kept, and the caller's check sends it back to a
+/// full decode.
+fn decode_sequential(
+    path: &Path,
+    mut input: format::context::Input,
+    stream: usize,
+    keep: Option<&[bool]>,
+) -> Result<DecodedVideo> {
+    let (mut decoder, codec) = open_decoder(&input, stream).map_err(|e| Error::decode(path, e))?;
+    let mut out = Collected {
+        keep,
+        frames: Vec::new(),
+        timestamps: Vec::new(),
+        frame_size: None,
+    };
+    let mut warnings = Vec::new();
+    let mut decode_errors = 0usize;
+    loop {
+        let mut packet = Packet::empty();
+        match packet.read(&mut input) {
+            Ok(()) => {}
+            Err(AvError::Eof) => break,
+            Err(e) => {
+                warnings.push(format!(
+                    "read error after {} frames ({e}); the file is probably truncated, \
+                     keeping the frames decoded so far",
+                    out.timestamps.len()
+                ));
+                break;
+            }
+        }
+        if packet.stream() != stream {
+            continue;
+        }
+        if let Err(e) = feed(&mut decoder, Some(&packet), &mut |f| out.accept(f)) {
+            decode_errors += 1;
+            if decode_errors == 1 {
+                warnings.push(format!(
+                    "decoder rejected a packet after {} frames ({e})",
+                    out.timestamps.len()
+                ));
+            }
+        }
+    }
+    if let Err(e) = feed(&mut decoder, None, &mut |f| out.accept(f)) {
+        warnings.push(format!("decoder error while flushing ({e})"));
+    }
+    if decode_errors > 1 {
+        warnings.push(format!(
+            "{decode_errors} packets rejected by the decoder in all"
+        ));
+    }
+    let Collected {
+        mut frames,
+        mut timestamps,
+        frame_size,
+        ..
+    } = out;
+    let facts = StreamFacts::of(&input, stream);
+    if let Some(declared) = facts.declared_frames {
+        if frames.len() < declared {
+            warnings.push(format!(
+                "the container declares {declared} frames but only {} could be decoded; the file \
+                 is probably truncated",
+                frames.len()
+            ));
+        }
+    }
+    let Some(frame_size) = frame_size else {
+        let reason = match warnings.first() {
+            Some(w) => format!("no decodable video frames ({w})"),
+            None => "no decodable video frames".to_owned(),
+        };
+        return Err(Error::decode(path, reason));
+    };
+
+    // Presentation order: decoders emit frames in it; sort (stably) in case a stream's
+    // timestamps say otherwise, when every frame has one.
+    if timestamps.iter().all(Option::is_some) && !timestamps.is_sorted() {
+        if keep.is_some() {
+            frames.iter_mut().for_each(|f| *f = None);
+        }
+        let mut order: Vec<usize> = (0..frames.len()).collect();
+        order.sort_by_key(|&i| timestamps[i]);
+        let mut taken = frames;
+        frames = order.iter().map(|&i| taken[i].take()).collect();
+        timestamps = order.iter().map(|&i| timestamps[i]).collect();
+    }
+
+    let fps = match facts.frame_rate {
+        Some(fps) => fps,
+        None => {
+            let known: Option<Vec<i64>> = timestamps.iter().copied().collect();
+            known
+                .and_then(|ts| fps_from_timestamps(&ts, facts.time_base))
+                .ok_or_else(|| {
+                    Error::decode(
+                        path,
+                        "unknown frame rate: the stream declares none and its frames carry no \
+                         usable timestamps",
+                    )
+                })?
+        }
+    };
+    let pts_secs = timestamps
+        .iter()
+        .enumerate()
+        .map(|(i, ts)| match ts {
+            Some(ts) => *ts as f64 * facts.time_base,
+            None => i as f64 / fps,
+        })
+        .collect();
+    let frames_run = frames.len();
+    Ok(DecodedVideo {
+        path: path.to_path_buf(),
+        info: video_info(&facts, frame_size, fps, codec),
+        frames,
+        pts_secs,
+        frame_size,
+        warnings,
+        frames_run,
+        seeks: 0,
+    })
+}
+
+/// Frames as the decoder gives them back, in output order.
+struct Collected<'k> {
+    keep: Option<&'k [bool]>,
+    frames: Vec<Option<frame::Video>>,
+    timestamps: Vec<Option<i64>>,
+    frame_size: Option<(u32, u32)>,
+}
+
+impl Collected<'_> {
+    /// Takes `frame`, keeping (or releasing) it by its position.
+    fn accept(&mut self, frame: frame::Video) {
+        let index = self.frames.len();
+        self.frame_size
+            .get_or_insert((frame.width(), frame.height()));
+        self.timestamps.push(frame.timestamp());
+        let kept = self
+            .keep
+            .is_none_or(|k| k.get(index).copied().unwrap_or(false));
+        self.frames.push(kept.then_some(frame));
+    }
+}
+
+/// True when the file starts like an ISO-BMFF (MP4/MOV) file: a box whose type is `ftyp`,
+/// `moov`, `mdat`, `free`, `wide` or `skip`.
+fn looks_like_mp4(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let ok = std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok();
+    ok && matches!(
+        &head[4..8],
+        b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide" | b"skip"
+    )
+}
+
+/// Frames per second from the spread of ascending timestamps, for streams that declare no
+/// rate.
+fn fps_from_timestamps(timestamps: &[i64], time_base: f64) -> Option<f64> {
+    let (first, last) = (*timestamps.first()?, *timestamps.last()?);
+    let span = (last - first) as f64 * time_base;
+    (timestamps.len() > 1 && span > 0.0).then(|| (timestamps.len() - 1) as f64 / span)
+}
