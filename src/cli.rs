@@ -550,12 +550,24 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let name = args.model.model.as_deref().unwrap_or(DEFAULT_VIDEO_MODEL);
     let (arch, _, _) = args.model.arch(name)?;
+    // The list first, with the class names known before any weights are read or downloaded
+    // (the user's, or the architecture's built-in ones), so a bad list is reported first.
+    let provisional = match (&args.model.labels, &arch) {
+        (Some(path), _) => crate::labels::Labels::read(path)?,
+        (None, models::Arch::Registry(spec)) => crate::labels::Labels::builtin(spec.labels),
+        (None, models::Arch::TorchScript { .. }) => {
+            crate::labels::Labels::builtin(crate::labels::LabelSet::Kinetics400)
+        }
+    };
+    let mut entries = args.list.read(&provisional)?;
     let request = args.model.request(arch)?;
-    // Loaded once here so the class names (from the checkpoint's class count) are known to
-    // the list parser and a bad weight file stops the run before the output is created; each
-    // model stage then loads its own copy on its device.
+    // Loaded once here so the class names (from the checkpoint's class count) are known and
+    // a bad weight file stops the run before the output is created; each model stage then
+    // loads its own copy on its device.
     let info = Model::load(&request, devices[0])?.info().clone();
-    let mut entries = args.list.read(&info.labels)?;
+    if info.labels != provisional {
+        entries = args.list.read(&info.labels)?;
+    }
     let listed = entries.len();
     if let Some(n) = args.limit {
         entries.truncate(n);
