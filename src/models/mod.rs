@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use crate::labels::{LabelSet, LabelSource, Labels};
+use crate::labels::{LabelSet, Labels};
 use crate::preset::{Interpolation, Preset};
 use crate::weights::Checkpoint;
 use crate::{Error, Result};
@@ -639,9 +639,4 @@ fn resolve_labels(
             )],
         )),
     }
-}
-
-/// Whether the classes are torchvision's own (for messages that assume Kinetics/ImageNet).
-pub fn is_builtin(labels: &Labels) -> bool {
-    matches!(labels.source(), LabelSource::BuiltIn(_))
 }
