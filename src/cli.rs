@@ -3,17 +3,20 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use tch::Device;
 
+use crate::decode::stream::{FrameStream, Source};
 use crate::decode::{self, MediaKind};
 use crate::models::{self, InputKind, Model, WEIGHTS_URL_PREFIX};
 use crate::scores::{GradTrustMethod, ScoreOptions, ScoreSet};
 use crate::weights::WeightsSource;
-use crate::{clips, images, lists, output, pipeline, rows, scoring};
+use crate::{clips, images, lists, output, pipeline, results, scoring, timeline};
 
 /// Exit status of a batch run that completed but wrote error rows.
 pub const EXIT_ROW_ERRORS: u8 = 3;
@@ -97,12 +100,22 @@ struct EvalArgs {
     /// column) and report calibration of the other half before and after.
     #[arg(long)]
     fit_temperature: bool,
+    /// Class names for per_class.csv (a label file, as for score and batch); default: the
+    /// names the rows carry.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Scores to plot and table, a comma list (e.g. gradtrust,softmax,doctor); default: every
+    /// score column present.
+    #[arg(long, value_delimiter = ',')]
+    scores: Option<Vec<crate::scores::ScoreName>>,
 }
 
 #[derive(Args, Debug)]
 struct ScoreArgs {
     /// Video file, or an image (JPEG, PNG, anything FFmpeg decodes as a single picture),
     /// scored as a one-frame clip. Which one is decided by FFmpeg's demuxer, not the extension.
+    /// With --timeline also `-` (standard input) or a URL FFmpeg opens (http(s)://, rtsp://,
+    /// file:, …).
     clip: PathBuf,
     #[command(flatten)]
     model: ModelArgs,
@@ -114,11 +127,34 @@ struct ScoreArgs {
     json: bool,
     /// Scores to compute: `all`, `fast` (what one forward gives) or a comma list of
     /// gradtrust, softmax, entropy, margin, log_likelihood, energy, neg_brier, grad_norm,
-    /// mc_dropout, odin, purview_initial, purview_final.
-    #[arg(long, default_value = "all")]
-    scores: String,
+    /// mc_dropout, odin, purview_initial, purview_final. Default: all; fast with --timeline.
+    #[arg(long)]
+    scores: Option<String>,
     #[command(flatten)]
     score_options: ScoreOptionArgs,
+    /// Score the whole video as it is decoded, window by window: windows of the model's clip
+    /// length at its frame rate, one row each (start/end seconds, frames, top-5, scores),
+    /// printed as they complete. SIGINT/SIGTERM end it with every finished row written
+    /// (exit status 130).
+    #[arg(long)]
+    timeline: bool,
+    /// With --timeline: seconds from one window's start to the next, rounded to whole frames
+    /// at the model's frame rate. Default: one window (consecutive windows).
+    #[arg(long, requires = "timeline")]
+    stride: Option<f64>,
+    /// With --timeline: append each window's row to this new file as it completes (CSV, or
+    /// JSON Lines for .jsonl): batch's row schema with start_s and end_s.
+    #[arg(long, requires = "timeline")]
+    out: Option<PathBuf>,
+    /// With --timeline: draw the scores over time, top-1 label changes marked, into a .png
+    /// or .svg file.
+    #[arg(long, requires = "timeline")]
+    plot: Option<PathBuf>,
+    /// Most clips (with --timeline: windows) per forward pass (default 4): a video's clips
+    /// are scored in forwards of at most this many, so peak memory follows it, not the
+    /// video's length. Scores do not depend on it.
+    #[arg(long)]
+    batch_size: Option<usize>,
 }
 
 /// Which network, from which file, with which class names.
@@ -294,14 +330,23 @@ struct BatchArgs {
     /// Only this shard of the list, `I/N`: the entries whose position modulo N is I.
     #[arg(long)]
     shard: Option<String>,
-    /// Continue --out: skip the videos whose rows are complete in it.
+    /// Continue --out: skip the videos whose rows are complete in it (the run's settings
+    /// must be the file's; damaged rows are dropped and their videos run again).
     #[arg(long)]
     resume: bool,
+    /// With --resume: also run again the videos whose rows are errors, replacing them.
+    #[arg(long, requires = "resume")]
+    retry_errors: bool,
+    /// Add a `logits` column: every class's logit per row (the video row: the clip-averaged
+    /// logits), for `eval --fit-temperature` and the Brier score; hundreds of numbers a row.
+    #[arg(long)]
+    logits: bool,
 }
 
 #[derive(Args, Debug)]
 struct MergeArgs {
-    /// The merged results file (CSV, or JSON Lines for `.jsonl`, as the shards).
+    /// The merged results file (CSV, or JSON Lines for `.jsonl`, as the shards); must not
+    /// exist unless --force.
     out: PathBuf,
     /// The shards' results files.
     #[arg(required = true)]
@@ -318,6 +363,9 @@ struct MergeArgs {
     /// Only the first N entries of the list, as the shards' runs had.
     #[arg(long)]
     limit: Option<usize>,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -338,6 +386,12 @@ struct ScoreOptionArgs {
     /// `autograd` (real classifier gradients, as the paper's code).
     #[arg(long, default_value = "closed", value_parser = ["closed", "autograd"])]
     gradtrust: String,
+    /// Most clips per forward pass that keeps its graph for backward passes (ODIN, Purview,
+    /// real-gradient GradTrust/GradNorm): a video's gradients are accumulated over chunks of
+    /// this many clips, so the peak memory of those scores follows it. Scores do not depend
+    /// on it.
+    #[arg(long, default_value_t = ScoreOptions::BACKWARD_CHUNK)]
+    backward_chunk: usize,
 }
 
 impl ScoreOptionArgs {
@@ -357,7 +411,12 @@ impl ScoreOptionArgs {
         if self.mc_passes == 0 {
             bail!("--mc-passes 0: at least one pass is needed");
         }
+        if self.backward_chunk == 0 {
+            bail!("--backward-chunk 0: at least one clip per backward pass");
+        }
         Ok(ScoreOptions {
+            backward_chunk: self.backward_chunk,
+            forward_chunk: ScoreOptions::FORWARD_CHUNK,
             odin_temperature: self.odin_temperature,
             odin_epsilon: self.odin_epsilon,
             mc_passes: self.mc_passes,
@@ -428,13 +487,32 @@ fn check_input_kind(
     }
 }
 
-fn score(args: ScoreArgs) -> anyhow::Result<()> {
+fn score(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let device = parse_device(args.device.as_deref())?;
-    let set: ScoreSet = args
+    let scores = args
         .scores
+        .clone()
+        .unwrap_or_else(|| if args.timeline { "fast" } else { "all" }.to_owned());
+    let set: ScoreSet = scores
         .parse()
-        .with_context(|| format!("--scores {}", args.scores))?;
-    let opts = args.score_options.options()?;
+        .with_context(|| format!("--scores {scores}"))?;
+    let mut opts = args.score_options.options()?;
+    if args.batch_size == Some(0) {
+        bail!("--batch-size 0: at least one clip per forward");
+    }
+    opts.forward_chunk = args.batch_size.unwrap_or(SCORE_BATCH);
+    let source = Source::parse(args.clip.as_os_str());
+    if args.timeline {
+        return timeline(args, source, device, set, opts);
+    }
+    if !source.is_file() {
+        bail!(
+            "{}: standard input and URLs are read front to back, which --timeline does; the \
+             clip protocol picks its clips from the whole video (add --timeline, or save the \
+             stream to a file)",
+            source.name().display()
+        );
+    }
     // Decode first: a bad clip is reported before any weights are loaded or downloaded.
     let kind = decode::media_kind(&args.clip)?;
     let name = args.model.model.as_deref().unwrap_or(match kind {
@@ -456,12 +534,199 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", output::report_text(&report, model.labels()));
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exit status of a `score --timeline` run ended by SIGINT or SIGTERM (its finished rows
+/// written and flushed).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Windows per forward of a timeline: rows appear a batch at a time.
+const TIMELINE_BATCH: usize = 4;
+
+/// Clips per forward of `score`: swin3d_t's 12 clips of 32×224×224 in one forward without a
+/// graph held 9.5 GB on the CPU; with 4 at a time (and one-clip backward chunks) its
+/// `--scores all` peaks at 5.7 GB.
+const SCORE_BATCH: usize = 4;
+
+/// `score --timeline`: the input opened first (a bad input is reported before any weights
+/// are read), then the model, then windows streamed to the outputs asked for.
+fn timeline(
+    args: ScoreArgs,
+    source: Source,
+    device: Device,
+    set: ScoreSet,
+    opts: ScoreOptions,
+) -> anyhow::Result<ExitCode> {
+    let batch_size = args.batch_size.unwrap_or(TIMELINE_BATCH);
+    if batch_size == 0 {
+        bail!("--batch-size 0: at least one window per forward");
+    }
+    if let Some(stride) = args.stride {
+        if !(stride.is_finite() && stride > 0.0) {
+            bail!("--stride {stride}: must be a positive number of seconds");
+        }
+    }
+    if let Some(plot) = &args.plot {
+        let ext = plot
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        if !matches!(ext.as_deref(), Some("png" | "svg")) {
+            bail!(
+                "--plot {}: the chart is written as .png or .svg",
+                plot.display()
+            );
+        }
+    }
+    // SIGINT and SIGTERM only raise the flag: the run stops decoding, scores the windows
+    // already complete and writes them. A second signal leaves at once (rows already
+    // written are whole: each is one write, flushed).
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    })
+    .context("cannot install the SIGINT/SIGTERM handler")?;
+    let mut stream = FrameStream::open(&source, Arc::clone(&stop))?;
+    let name = args.model.model.as_deref().unwrap_or(DEFAULT_VIDEO_MODEL);
+    let (arch, preset, input) = args.model.arch(name)?;
+    let kind = if stream.is_image() {
+        MediaKind::Image
+    } else {
+        MediaKind::Video
+    };
+    check_input_kind(&source.name(), kind, name, input)?;
+    let stride = match args.stride {
+        Some(s) => timeline::stride_frames(s, preset.frame_rate).with_context(|| {
+            format!(
+                "--stride {s}: not a whole number of frames at {} fps (at least one)",
+                preset.frame_rate
+            )
+        })?,
+        None => preset.clip_len,
+    };
+    let model = Model::load(&args.model.request(arch)?, device)?;
+    let labels = model.labels().clone();
+    let info = model.info();
+    let columns = timeline::score_columns(&set);
+    let mut file = args
+        .out
+        .as_deref()
+        .map(|p| timeline::TimelineFile::create(p, &source, &info.name, &labels, &columns))
+        .transpose()?;
+    let mut trace = args
+        .plot
+        .as_ref()
+        .map(|_| timeline::plot::Trace::new(&columns));
+    for note in &info.notes {
+        eprintln!("note: {note}");
+    }
+    if !args.json {
+        let head = output::TimelineHead {
+            source: &source.as_given(),
+            model: &info.name,
+            fps: stream.info().fps,
+            clip_len: info.preset.clip_len,
+            frame_rate: info.preset.frame_rate,
+            stride,
+            scores: &columns,
+        };
+        write_stdout(&output::timeline_header(&head))?;
+    }
+    let mut outputs = TimelineOutputs {
+        json: args.json,
+        labels: &labels,
+        scores: &columns,
+        file: file.as_mut(),
+        trace: trace.as_mut(),
+        notes: Vec::new(),
+    };
+    let options = timeline::TimelineOptions { stride, batch_size };
+    let summary = timeline::run(
+        &mut stream,
+        &model,
+        &set,
+        &opts,
+        &options,
+        &stop,
+        &mut outputs,
+    )
+    .with_context(|| format!("{}: timeline failed", source.name().display()))?;
+    for warning in &summary.warnings {
+        eprintln!("note: {warning}");
+    }
+    if let (Some(path), Some(trace)) = (&args.plot, &trace) {
+        let title = format!("{} on {}", info.name, source.as_given());
+        timeline::plot::draw(trace, path, &labels, &title)?;
+    }
+    eprintln!(
+        "timeline: {} windows over {:.3} s of video ({} frames){}{}",
+        summary.windows,
+        summary.video_secs,
+        summary.frames,
+        file.as_ref()
+            .map(|f| format!("; rows in {}", f.path().display()))
+            .unwrap_or_default(),
+        args.plot
+            .as_ref()
+            .map(|p| format!("; chart {}", p.display()))
+            .unwrap_or_default(),
+    );
+    if summary.interrupted {
+        eprintln!("timeline: interrupted; every finished window's row is written");
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `text` to standard output and flushes it (rows appear as windows complete).
+fn write_stdout(text: &str) -> crate::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| crate::Error::io("standard output", e))
+}
+
+/// Where a timeline's windows go: the rows file first (a row shown is a row on disk), the
+/// chart's trace, then standard output as text or JSON Lines.
+struct TimelineOutputs<'a> {
+    json: bool,
+    labels: &'a crate::labels::Labels,
+    scores: &'a [crate::scores::ScoreName],
+    file: Option<&'a mut timeline::TimelineFile>,
+    trace: Option<&'a mut timeline::plot::Trace>,
+    /// Score notes already shown (text mode shows each once, on stderr).
+    notes: Vec<String>,
+}
+
+impl timeline::Sink for TimelineOutputs<'_> {
+    fn window(&mut self, row: &timeline::WindowRow) -> crate::Result<()> {
+        if let Some(file) = self.file.as_deref_mut() {
+            file.window(row)?;
+        }
+        if let Some(trace) = self.trace.as_deref_mut() {
+            trace.window(row)?;
+        }
+        if self.json {
+            let line = output::timeline_json_row(row, self.labels).to_string();
+            return write_stdout(&(line + "\n"));
+        }
+        for note in row.level.scores.notes() {
+            if !self.notes.contains(&note) {
+                eprintln!("note: {note}");
+                self.notes.push(note);
+            }
+        }
+        write_stdout(&output::timeline_text_row(row, self.scores, self.labels))
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Score(args) => score(args).map(|()| ExitCode::SUCCESS),
+        Command::Score(args) => score(args),
         Command::Batch(args) => batch(args),
         Command::Merge(args) => merge(args).map(|()| ExitCode::SUCCESS),
         Command::Eval(args) => {
@@ -475,6 +740,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     seed: args.seed,
                 },
                 fit_temperature: args.fit_temperature,
+                scores: args.scores,
+                labels: args
+                    .labels
+                    .as_deref()
+                    .map(crate::labels::Labels::read)
+                    .transpose()?,
             })?;
             print!("{table}");
             Ok(ExitCode::SUCCESS)
@@ -516,7 +787,8 @@ fn parse_devices(s: Option<&str>) -> anyhow::Result<Vec<Device>> {
                 bail!("--devices {s}: {part} does not exist ({count} CUDA device(s) available)");
             }
         }
-        if devices.contains(&device) {
+        // `cpu` may repeat: several CPU stages share the cores (`--threads` each).
+        if device != Device::Cpu && devices.contains(&device) {
             bail!("--devices {s}: {part} given twice");
         }
         devices.push(device);
@@ -524,8 +796,8 @@ fn parse_devices(s: Option<&str>) -> anyhow::Result<Vec<Device>> {
     if devices.is_empty() {
         bail!("--devices {s:?}: no device given");
     }
-    if devices.len() > 1 && devices.contains(&Device::Cpu) {
-        bail!("--devices {s}: cpu runs alone (one stage uses every core)");
+    if devices.contains(&Device::Cpu) && devices.iter().any(|d| d.is_cuda()) {
+        bail!("--devices {s}: CPU and CUDA stages cannot be mixed");
     }
     Ok(devices)
 }
@@ -576,25 +848,49 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
         entries.retain(|e| shard.contains(e.position));
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let decode_workers = args.decode_workers.unwrap_or((cores / 2).max(1));
+    // A GPU does the model's work: decoding is then what limits throughput, so every core
+    // but the one that feeds the GPU decodes.
+    let gpu = devices.iter().any(|d| d.is_cuda());
+    let decode_workers = args
+        .decode_workers
+        .unwrap_or(if gpu { cores - 1 } else { cores / 2 }.max(1));
     // Measured on 2 cores (scripts/bench_batch.sh): the CPU forward is the bottleneck, and
-    // giving it only the cores the decode workers leave halves throughput; so every core.
+    // giving it only the cores the decode workers leave halves throughput; so every core,
+    // shared by the CPU stages (libtorch's thread count is one setting for the process).
     match args.threads {
         Some(0) => bail!("--threads 0: at least one thread"),
         Some(n) => tch::set_num_threads(n as i32),
-        None if devices == [Device::Cpu] => tch::set_num_threads(cores as i32),
+        None if !gpu => tch::set_num_threads((cores / devices.len()).max(1) as i32),
         None => {}
     }
     for note in &info.notes {
         eprintln!("batch: note: {note}");
     }
-    let (mut writer, done) = rows::RowWriter::open(
-        &args.out,
-        set.names(),
-        &info.name,
-        &info.labels,
-        args.resume,
-    )?;
+    let mut preset = info.preset.clone();
+    if let Some(n) = args.clips_per_video {
+        preset.clips_per_video = n;
+    }
+    let provenance = results::Provenance::of_run(&results::provenance::Run {
+        model: &info,
+        preset: &preset,
+        scores: set.names(),
+        options: &score_options,
+        list: &args.list.list,
+        limit: args.limit,
+        shard,
+        logits: args.logits,
+    })?;
+    let mode = if args.resume {
+        results::WriteMode::Resume {
+            retry_errors: args.retry_errors,
+        }
+    } else {
+        results::WriteMode::Create
+    };
+    let (mut writer, resumed) =
+        results::ResultsWriter::open(&args.out, &provenance, &info.labels, mode)?;
+    report_resume(&args.out, &resumed);
+    let done = &resumed.done;
     let skipped = entries.iter().filter(|e| done.contains(&e.id)).count();
     entries.retain(|e| !done.contains(&e.id));
     eprintln!(
@@ -603,10 +899,16 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
         shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default(),
         if skipped > 0 { format!(", {skipped} already complete") } else { String::new() },
         info.name,
-        devices.iter().map(|d| format!("{d:?}").to_lowercase()).collect::<Vec<_>>().join(","),
+        devices.iter().map(|&d| pipeline::device_name(d)).collect::<Vec<_>>().join(","),
         decode_workers,
         args.out.display()
     );
+    // The engine's forwards without a graph: at most a batch (the stage's batches are that
+    // size already; a longer video is split).
+    let score_options = crate::scores::ScoreOptions {
+        forward_chunk: args.batch_size,
+        ..score_options
+    };
     let opts = pipeline::BatchOptions {
         model: request,
         info,
@@ -621,11 +923,49 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let stats = pipeline::run(entries, &mut writer, &opts, &mut |s| progress.update(s))?;
     progress.finish();
     print!("{}", output::batch_summary(&stats, &args.out, skipped));
-    Ok(if stats.videos_failed > 0 {
+    if resumed.kept_errors > 0 {
+        println!(
+            "{} earlier error row(s) remain in {} (--resume --retry-errors runs them again)",
+            resumed.kept_errors,
+            args.out.display()
+        );
+    }
+    // The status is the whole file's: 3 while any error row remains in it.
+    Ok(if stats.videos_failed + resumed.kept_errors > 0 {
         ExitCode::from(EXIT_ROW_ERRORS)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What resuming changed in the file, on stderr.
+fn report_resume(out: &std::path::Path, r: &results::Resumed) {
+    let o = out.display();
+    if !r.damaged.is_empty() {
+        eprintln!(
+            "batch: {o}: dropped {} damaged stretch(es); their videos run again: {}{}",
+            r.damaged.len(),
+            r.damaged
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+            if r.damaged.len() > 5 { "; …" } else { "" }
+        );
+    }
+    if r.tail_rows > 0 {
+        eprintln!(
+            "batch: {o}: cut off {} row(s) of an unfinished video",
+            r.tail_rows
+        );
+    }
+    if r.retried > 0 {
+        eprintln!(
+            "batch: {o}: removed {} error video(s) to run again",
+            r.retried
+        );
+    }
 }
 
 /// A progress bar on a terminal, a log line every 10 s otherwise.
@@ -712,7 +1052,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let summary = rows::merge(&args.out, &args.shards, expected.as_deref())?;
+    let summary = results::merge(&args.out, &args.shards, expected.as_deref(), args.force)?;
     println!(
         "merged {} videos ({} rows) from {} files into {}",
         summary.videos,

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use tch::{Kind, Tensor};
 
-use crate::decode::{decode_video_keeping, DecodedVideo, VideoInfo};
+use crate::decode::{try_decode_video_keeping, DecodedVideo, VideoInfo};
 use crate::error::{Error, Result};
 use crate::preset::Preset;
-use crate::sampling::{candidate_windows, resample_indices, sample_clips, ClipWindow};
+use crate::sampling::{candidate_windows, sample_clips, ClipWindow, Resampled};
 use crate::transforms::{rgb_tensor, FrameTransform, CHUNK};
 
 /// One clip of the batch.
@@ -45,27 +45,29 @@ pub struct VideoClips {
 }
 
 /// Decodes `path` and cuts it into `preset`'s clips. Only the frames the clips use are
-/// kept after decoding ([`decode_video_keeping`]), so memory does not grow with the video.
+/// kept after decoding ([`try_decode_video_keeping`]), so memory does not grow with the video.
 pub fn load_clips(path: &Path, preset: &Preset) -> Result<VideoClips> {
     let video = decode_for_clips(path, preset)?;
     clips_from_video(&video, preset)
 }
 
 /// The decoding half of [`load_clips`]: `path` decoded holding the frames `preset`'s clips
-/// use, decoding only what they need where the input allows ([`decode_video_keeping`]).
+/// use, decoding only what they need where the input allows ([`try_decode_video_keeping`]).
+/// A video the protocol cannot sample (an implausible frame rate) is refused before it is
+/// decoded, with the error [`windows_for`] would give.
 pub fn decode_for_clips(path: &Path, preset: &Preset) -> Result<DecodedVideo> {
-    let needed = |frames: usize, fps: f64| -> Vec<usize> {
-        sample_clips(
+    let needed = |frames: usize, fps: f64| -> Result<Vec<usize>> {
+        let windows = sample_clips(
             frames,
             fps,
             preset.frame_rate,
             preset.clip_len,
             preset.clips_per_video,
         )
-        .map(|windows| windows.into_iter().flat_map(|w| w.frame_indices).collect())
-        .unwrap_or_default()
+        .map_err(|e| Error::decode(path, e.to_string()))?;
+        Ok(windows.into_iter().flat_map(|w| w.frame_indices).collect())
     };
-    decode_video_keeping(path, &needed)
+    try_decode_video_keeping(path, &needed)
 }
 
 /// [`load_clips`] for an already decoded video.
@@ -85,7 +87,7 @@ pub fn clips_from_video(video: &DecodedVideo, preset: &Preset) -> Result<VideoCl
         &tensor.f_permute([0, 2, 1, 3, 4])?,
         true,
     )?;
-    let resampled = resample_indices(video.len(), video.info().fps, preset.frame_rate);
+    let resampled = Resampled::new(video.len(), video.info().fps, preset.frame_rate);
     let candidate_windows = candidate_windows(resampled.len(), preset.clip_len);
     let clips = windows
         .into_iter()

@@ -23,10 +23,11 @@ pub mod output;
 pub mod pipeline;
 pub mod prediction;
 pub mod preset;
-pub mod rows;
+pub mod results;
 pub mod sampling;
 pub mod scores;
 pub mod scoring;
+pub mod timeline;
 pub mod transforms;
 pub mod weights;
 

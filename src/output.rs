@@ -19,8 +19,8 @@ fn top5_json(top: &[Ranked], labels: &Labels) -> Value {
 
 fn scores_json(scores: &SampleScores) -> Value {
     let map: Map<String, Value> = scores
-        .values
-        .iter()
+        .values()
+        .into_iter()
         .map(|(name, v)| (name.to_string(), v.map_or(Value::Null, Value::from)))
         .collect();
     Value::Object(map)
@@ -30,7 +30,7 @@ fn level_json(level: &Level, labels: &Labels) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("top5".into(), top5_json(&level.top5, labels));
     m.insert("scores".into(), scores_json(&level.scores));
-    m.insert("notes".into(), json!(level.scores.notes));
+    m.insert("notes".into(), json!(level.scores.notes()));
     m
 }
 
@@ -83,11 +83,11 @@ fn write_level(out: &mut String, level: &Level, labels: &Labels, indent: &str) {
         );
     }
     let _ = writeln!(out, "{indent}scores:");
-    for (name, v) in &level.scores.values {
+    for (name, v) in level.scores.values() {
         let value = v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.6}"));
         let _ = writeln!(out, "{indent}  {:<15} {value}", name.as_str());
     }
-    for note in &level.scores.notes {
+    for note in level.scores.notes() {
         let _ = writeln!(out, "{indent}note: {note}");
     }
 }
@@ -280,5 +280,124 @@ pub fn batch_summary(
         stats.videos_done,
         duration(secs)
     );
+    // Each model stage's own timing of its batches: how busy it was, and (several stages)
+    // how long they scored at the same time.
+    for (i, stage) in stats.stages.iter().enumerate() {
+        let busy = stage.busy().as_secs_f64();
+        let _ = writeln!(
+            text,
+            "stage {i} ({}): {} batches, {} clips, busy {} ({:.0}% of the run)",
+            stage.device,
+            stage.batches,
+            stage.clips,
+            duration(busy),
+            100.0 * busy / secs
+        );
+    }
+    if stats.stages.len() > 1 {
+        let _ = writeln!(
+            text,
+            "stages scoring at the same time: {:.3} s",
+            stats.stages_overlap().as_secs_f64()
+        );
+    }
     text
+}
+
+/// What a timeline's text header says about the run.
+pub struct TimelineHead<'a> {
+    pub source: &'a str,
+    pub model: &'a str,
+    pub fps: f64,
+    pub clip_len: usize,
+    pub frame_rate: f64,
+    /// Resampled frames between window starts.
+    pub stride: usize,
+    pub scores: &'a [crate::scores::ScoreName],
+}
+
+/// Width of a score column of the timeline's text.
+fn score_width(name: crate::scores::ScoreName) -> usize {
+    name.as_str().len().max(12)
+}
+
+/// The text timeline's first lines: the run, then the column names.
+pub fn timeline_header(head: &TimelineHead<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}  model {}  {:.3} fps; windows of {} frames at {} fps every {} frames ({:.3} s)",
+        head.source,
+        head.model,
+        head.fps,
+        head.clip_len,
+        head.frame_rate,
+        head.stride,
+        head.stride as f64 / head.frame_rate
+    );
+    let _ = write!(
+        out,
+        "{:>7} {:>10} {:>10}  {:<13}",
+        "window", "start_s", "end_s", "frames"
+    );
+    for &name in head.scores {
+        let _ = write!(out, " {:>w$}", name.as_str(), w = score_width(name));
+    }
+    let _ = writeln!(out, "  top-5");
+    out
+}
+
+/// One window of the text timeline, on one line: position, span, decoded frames, each score
+/// of `scores` (`n/a` where not computable), then the top-5 as `name (12.345%)` separated by
+/// ` | `.
+pub fn timeline_text_row(
+    row: &crate::timeline::WindowRow,
+    scores: &[crate::scores::ScoreName],
+    labels: &Labels,
+) -> String {
+    let mut out = format!(
+        "{:>7} {:>10.3} {:>10.3}  {:<13}",
+        row.position,
+        row.secs[0],
+        row.secs[1],
+        format!("{}-{}", row.frames[0], row.frames[1])
+    );
+    for &name in scores {
+        let value = row
+            .level
+            .scores
+            .get(name)
+            .map_or_else(|| "n/a".to_string(), |v| format!("{v:.6}"));
+        let _ = write!(out, " {value:>w$}", w = score_width(name));
+    }
+    let top: Vec<String> = row
+        .level
+        .top5
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ({:.3}%)",
+                labels.name(r.index).unwrap_or("?"),
+                r.prob * 100.0
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "  {}", top.join(" | "));
+    out
+}
+
+/// One window of `score --timeline --json` (one JSON object per line): `index`, `window`
+/// (first resampled frame), `frames`, `start_s`, `end_s`, `kind`, `top5`, `scores`, `notes`,
+/// `seconds`.
+pub fn timeline_json_row(row: &crate::timeline::WindowRow, labels: &Labels) -> Value {
+    let mut m = Map::new();
+    m.insert("index".into(), json!(row.position));
+    m.insert("window".into(), json!(row.start));
+    m.insert("frames".into(), json!(row.frames));
+    m.insert("start_s".into(), json!(row.secs[0]));
+    m.insert("end_s".into(), json!(row.secs[1]));
+    m.insert("kind".into(), json!(row.kind.as_str()));
+    m.extend(level_json(&row.level, labels));
+    m.insert("seconds".into(), json!(row.seconds));
+    Value::Object(m)
 }

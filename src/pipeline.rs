@@ -6,11 +6,13 @@
 //!                    │  bounded channel of decoded videos (backpressure: at most
 //!                    ▼  `queue` videos wait, so memory does not grow with the list)
 //!                 one model stage per device: greedily batches clips across videos up to
-//!                 `batch_size`, scoring::score_videos
+//!                 `batch_size`, scoring::score_staged (to a GPU: the next batch's copy
+//!                 queued from pinned memory before the current batch is scored)
 //!                    │  results (rows only, small)
 //!                    ▼
 //!                 writer (the calling thread): puts videos back in list order, appends each
-//!                 video's rows once complete and flushes (rows::RowWriter), reports progress
+//!                 video's rows once complete and flushes (results::ResultsWriter), reports
+//!                 progress
 //! ```
 //!
 //! A problem with one video (missing file, unknown label, undecodable, a failed forward) is
@@ -18,10 +20,17 @@
 //! not load, an output file that cannot be written) ends the run with an error.
 //! `decode_workers == 0` decodes and scores one video after another on the model stage's
 //! thread: the no-overlap baseline the pipeline is measured against.
+//!
+//! Stages share nothing but the channels: MC-Dropout draws from per-sample generators, not
+//! libtorch's global one, so no stage waits for another (`--devices cpu,cpu` runs two CPU
+//! stages side by side). A failed batch of several videos (an error, a CUDA out-of-memory,
+//! even a panic) is retried one video at a time; a video that still fails gets its error
+//! row. Each stage reports when it scored each batch; the summary gives every stage's busy
+//! time and how long stages scored at the same time.
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
@@ -31,7 +40,7 @@ use crate::clips::{self, VideoClips};
 use crate::lists::Entry;
 use crate::models::{InputKind, Model, ModelInfo, ModelRequest};
 use crate::preset::Preset;
-use crate::rows::{self, Row, RowWriter, VideoInfo};
+use crate::results::{self as rows, ResultsWriter, Row, VideoInfo};
 use crate::scores::{ScoreName, ScoreOptions, ScoreSet};
 use crate::scoring;
 use crate::{Error, Result};
@@ -77,6 +86,51 @@ pub struct Stats {
     pub elapsed: Duration,
     /// The first few error statuses.
     pub error_examples: Vec<String>,
+    /// Each model stage's work, in `devices` order.
+    pub stages: Vec<StageStats>,
+}
+
+/// What one model stage did: its scoring intervals as it timed them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageStats {
+    /// The stage's device (`cpu`, `cuda:0`).
+    pub device: String,
+    pub batches: usize,
+    pub clips: usize,
+    /// Each batch's scoring, from the run's start.
+    pub intervals: Vec<(Duration, Duration)>,
+}
+
+impl StageStats {
+    /// Total time spent scoring.
+    pub fn busy(&self) -> Duration {
+        self.intervals
+            .iter()
+            .map(|(a, b)| b.saturating_sub(*a))
+            .sum()
+    }
+}
+
+impl Stats {
+    /// Time during which at least two stages were scoring at once (0 for one stage).
+    pub fn stages_overlap(&self) -> Duration {
+        // Sweep over interval ends: +1 at a start, −1 at an end.
+        let mut events: Vec<(Duration, i32)> = self
+            .stages
+            .iter()
+            .flat_map(|s| s.intervals.iter().flat_map(|&(a, b)| [(a, 1), (b, -1)]))
+            .collect();
+        events.sort();
+        let (mut active, mut last, mut overlap) = (0, Duration::ZERO, Duration::ZERO);
+        for (t, delta) in events {
+            if active >= 2 {
+                overlap += t.saturating_sub(last);
+            }
+            active += delta;
+            last = t;
+        }
+        overlap
+    }
 }
 
 impl Stats {
@@ -133,7 +187,18 @@ struct Decoded {
 }
 
 enum Msg {
-    Video { seq: usize, rows: Vec<Row> },
+    Video {
+        seq: usize,
+        rows: Vec<Row>,
+    },
+    /// Stage `stage` scored a batch of `clips` clips from `start` to `end` (since the run's
+    /// start).
+    Busy {
+        stage: usize,
+        clips: usize,
+        start: Duration,
+        end: Duration,
+    },
     Fatal(Error),
 }
 
@@ -155,7 +220,7 @@ fn info_of(entry: &Entry, model: &str) -> VideoInfo {
 /// rows to `writer` in list order; `progress` is called after each written video.
 pub fn run(
     entries: Vec<Entry>,
-    writer: &mut RowWriter,
+    writer: &mut ResultsWriter,
     opts: &BatchOptions,
     progress: &mut dyn FnMut(&Stats),
 ) -> Result<Stats> {
@@ -166,6 +231,14 @@ pub fn run(
     let start = Instant::now();
     let mut stats = Stats {
         videos_total: entries.len(),
+        stages: opts
+            .devices
+            .iter()
+            .map(|d| StageStats {
+                device: device_name(*d),
+                ..StageStats::default()
+            })
+            .collect(),
         ..Stats::default()
     };
     if entries.is_empty() {
@@ -186,11 +259,9 @@ pub fn run(
     let (msg_tx, msg_rx) = unbounded::<Msg>();
     let stop = AtomicBool::new(false);
     let scores = opts.scores.names().to_vec();
-    // MC-Dropout reseeds libtorch's global generators per sample: with several model stages
-    // their scoring takes turns, or one stage's reseeding would change another's masks.
-    let seed_lock = Mutex::new(());
-    let seed_lock = (opts.devices.len() > 1 && opts.scores.contains(ScoreName::McDropout))
-        .then_some(&seed_lock);
+    // Decoded clips wait in pinned host memory when a stage is a GPU: its copy to the device
+    // is then asynchronous (see scoring::stage).
+    let pin_for = opts.devices.iter().copied().find(|d| d.is_cuda());
 
     std::thread::scope(|s| -> Result<Stats> {
         for _ in 0..opts.decode_workers {
@@ -201,7 +272,7 @@ pub fn run(
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let sent = match decode(job, preset, &opts.info, scores) {
+                    let sent = match decode(job, preset, &opts.info, scores, pin_for) {
                         Ok(d) => decoded_tx.send(d).is_ok(),
                         Err(msg) => msg_tx.send(msg).is_ok(),
                     };
@@ -212,14 +283,16 @@ pub fn run(
             });
         }
         drop(decoded_tx);
-        for &device in &opts.devices {
+        for (index, &device) in opts.devices.iter().enumerate() {
             let stage = Stage {
+                index,
+                device,
+                start,
                 opts,
                 preset: &preset,
                 scores: &scores,
                 msg_tx: msg_tx.clone(),
                 stop: &stop,
-                seed_lock,
             };
             let source = if opts.decode_workers == 0 {
                 Source::Jobs(job_rx.clone())
@@ -248,6 +321,18 @@ pub fn run(
                     Msg::Fatal(e) => return Err(e),
                     Msg::Video { seq, rows } => {
                         pending.insert(seq, rows);
+                    }
+                    Msg::Busy {
+                        stage,
+                        clips,
+                        start,
+                        end,
+                    } => {
+                        if let Some(st) = stats.stages.get_mut(stage) {
+                            st.batches += 1;
+                            st.clips += clips;
+                            st.intervals.push((start, end));
+                        }
                     }
                 }
                 while let Some(rows) = pending.remove(&next) {
@@ -280,6 +365,14 @@ fn load_model(opts: &BatchOptions, device: Device) -> Result<Model> {
     Model::load(&opts.model, device)
 }
 
+/// `cpu`, `cuda:0`: as `--devices` names it.
+pub fn device_name(device: Device) -> String {
+    match device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
 /// Where a model stage takes its videos from.
 enum Source {
     /// Decoded by the workers.
@@ -294,6 +387,7 @@ fn decode(
     preset: &Preset,
     model: &ModelInfo,
     scores: &[ScoreName],
+    pin_for: Option<Device>,
 ) -> std::result::Result<Decoded, Msg> {
     let info = info_of(&job.entry, &model.name);
     let fail = |status: &str, secs: f64| Msg::Video {
@@ -313,7 +407,13 @@ fn decode(
         crate::images::load_image(&path, preset)
     } else {
         clips::load_clips(&path, preset)
-    };
+    }
+    .and_then(|mut clips| {
+        if let Some(device) = pin_for {
+            clips.tensor = clips.tensor.f_pin_memory(device)?;
+        }
+        Ok(clips)
+    });
     match loaded {
         Ok(clips) => Ok(Decoded {
             seq: job.seq,
@@ -328,82 +428,141 @@ fn decode(
 
 /// What a model stage works with besides its model.
 struct Stage<'a> {
+    /// Its position in `devices` (the summary's order).
+    index: usize,
+    device: Device,
+    /// The run's start, which the stage's timestamps count from.
+    start: Instant,
     opts: &'a BatchOptions,
     preset: &'a Preset,
     scores: &'a [ScoreName],
     msg_tx: Sender<Msg>,
     stop: &'a AtomicBool,
-    seed_lock: Option<&'a Mutex<()>>,
 }
+
+/// A batch and its clips staged on the device (or why staging failed).
+type Staged = (Vec<Decoded>, Result<tch::Tensor>);
 
 impl Stage<'_> {
     fn run(&self, model: &Model, source: Source) {
-        let (opts, msg_tx) = (self.opts, &self.msg_tx);
         let mut carry: Option<Decoded> = None;
+        let mut next: Option<Staged> = None;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
-            let mut batch: Vec<Decoded> = Vec::new();
-            match &source {
-                Source::Jobs(jobs) => {
-                    let Ok(job) = jobs.recv() else { return };
-                    match decode(job, self.preset, &opts.info, self.scores) {
-                        Ok(d) => batch.push(d),
-                        Err(msg) => {
-                            if msg_tx.send(msg).is_err() {
-                                return;
-                            }
-                            continue;
+            let (batch, xs) = match next.take() {
+                Some(staged) => staged,
+                None => match self.next_batch(&source, &mut carry, true) {
+                    Some(Ok(batch)) => self.staged(batch),
+                    Some(Err(msg)) => {
+                        if self.msg_tx.send(msg).is_err() {
+                            return;
                         }
+                        continue;
                     }
-                }
-                Source::Decoded(rx) => {
-                    let first = match carry.take() {
-                        Some(d) => d,
-                        None => match rx.recv() {
-                            Ok(d) => d,
-                            Err(_) => return,
-                        },
-                    };
-                    let mut clips = first.clips.clips.len();
-                    batch.push(first);
-                    // Whatever is already decoded, up to the batch size; no waiting.
-                    while clips < opts.batch_size {
-                        let Ok(d) = rx.try_recv() else { break };
-                        if clips + d.clips.clips.len() > opts.batch_size {
-                            carry = Some(d);
-                            break;
-                        }
-                        clips += d.clips.clips.len();
-                        batch.push(d);
-                    }
+                    None => return,
+                },
+            };
+            // A GPU: queue the next batch's copy (whatever is already decoded) before this
+            // batch's forward, so the stage never waits on a transfer.
+            if self.device.is_cuda() && matches!(source, Source::Decoded(_)) {
+                if let Some(Ok(more)) = self.next_batch(&source, &mut carry, false) {
+                    next = Some(self.staged(more));
                 }
             }
-            let _turn = self
-                .seed_lock
-                .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()));
-            for msg in score(model, batch, opts, self.scores) {
-                if msg_tx.send(msg).is_err() {
+            let started = self.start.elapsed();
+            let clips = batch.iter().map(|d| d.clips.clips.len()).sum();
+            let msgs = score(model, batch, xs, self.opts, self.scores);
+            let busy = Msg::Busy {
+                stage: self.index,
+                clips,
+                start: started,
+                end: self.start.elapsed(),
+            };
+            for msg in std::iter::once(busy).chain(msgs) {
+                if self.msg_tx.send(msg).is_err() {
                     return;
                 }
             }
         }
     }
+
+    fn staged(&self, batch: Vec<Decoded>) -> Staged {
+        let inputs: Vec<(&Path, &VideoClips)> =
+            batch.iter().map(|d| (d.path.as_path(), &d.clips)).collect();
+        let xs = scoring::stage(&inputs, self.device);
+        (batch, xs)
+    }
+
+    /// The next batch: the videos waiting, up to the batch size (`block`: wait for the
+    /// first). `None` when the source is exhausted (or, not blocking, empty); `Err` carries
+    /// the error row of a video that could not be decoded.
+    fn next_batch(
+        &self,
+        source: &Source,
+        carry: &mut Option<Decoded>,
+        block: bool,
+    ) -> Option<std::result::Result<Vec<Decoded>, Msg>> {
+        match source {
+            Source::Jobs(jobs) => {
+                let job = if block {
+                    jobs.recv().ok()?
+                } else {
+                    jobs.try_recv().ok()?
+                };
+                Some(decode(job, self.preset, &self.opts.info, self.scores, None).map(|d| vec![d]))
+            }
+            Source::Decoded(rx) => {
+                let first = match carry.take() {
+                    Some(d) => d,
+                    None if block => rx.recv().ok()?,
+                    None => rx.try_recv().ok()?,
+                };
+                let mut clips = first.clips.clips.len();
+                let mut batch = vec![first];
+                // Whatever is already decoded, up to the batch size; no waiting.
+                while clips < self.opts.batch_size {
+                    let Ok(d) = rx.try_recv() else { break };
+                    if clips + d.clips.clips.len() > self.opts.batch_size {
+                        *carry = Some(d);
+                        break;
+                    }
+                    clips += d.clips.clips.len();
+                    batch.push(d);
+                }
+                Some(Ok(batch))
+            }
+        }
+    }
 }
 
-/// Scores a batch of videos together; if that fails, each alone, so one bad video only
-/// fails itself.
+/// Scores a batch of videos together (`xs`: their clips staged on the model's device); if
+/// that fails (an error, a CUDA out-of-memory, a panic), each alone, so one bad video only
+/// fails itself and a batch too large for the device's memory is scored video by video.
 fn score(
     model: &Model,
     batch: Vec<Decoded>,
+    xs: Result<tch::Tensor>,
     opts: &BatchOptions,
     scores: &[ScoreName],
 ) -> Vec<Msg> {
     let t = Instant::now();
     let inputs: Vec<(&Path, &VideoClips)> =
         batch.iter().map(|d| (d.path.as_path(), &d.clips)).collect();
-    let together = scoring::score_videos(model, &inputs, &opts.scores, &opts.score_options);
+    let together = xs.and_then(|xs| {
+        catch_unwind(AssertUnwindSafe(|| {
+            scoring::score_staged(model, &inputs, &xs, &opts.scores, &opts.score_options)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown");
+            Err(Error::Invalid(format!("internal error (a bug): {what}")))
+        })
+    });
     let secs = t.elapsed().as_secs_f64();
     let total_clips: usize = batch.iter().map(|d| d.clips.clips.len()).sum();
     match together {
@@ -432,7 +591,11 @@ fn score(
         }
         Err(_) => batch
             .into_iter()
-            .flat_map(|d| score(model, vec![d], opts, scores))
+            .flat_map(|d| {
+                let one = [(d.path.as_path(), &d.clips)];
+                let xs = scoring::stage(&one, model.device());
+                score(model, vec![d], xs, opts, scores)
+            })
             .collect(),
     }
 }

@@ -47,6 +47,29 @@ pub fn video_mean(t: &Tensor, clips: &Range<usize>) -> Result<Tensor> {
         .f_mean_dim(&[0i64][..], true, None)?)
 }
 
+/// Each row of `logits` `[B, N]` as `f32` values on the CPU (what result rows carry).
+pub fn logit_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
+    let n = logits.size().get(1).copied().unwrap_or(0).max(1) as usize;
+    let flat = logits
+        .f_to_device(tch::Device::Cpu)?
+        .f_to_kind(Kind::Float)?
+        .f_flatten(0, -1)?;
+    let values = Vec::<f32>::try_from(flat)?;
+    Ok(values.chunks(n).map(<[f32]>::to_vec).collect())
+}
+
+/// The softmax probability of class `index` under `logits`, in f64 with the largest logit
+/// subtracted first (no exponential overflows); `None` when `index` is not a class or a logit
+/// is not finite.
+pub fn probability(logits: &[f64], index: usize) -> Option<f64> {
+    if index >= logits.len() || logits.iter().any(|z| !z.is_finite()) {
+        return None;
+    }
+    let m = logits.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    let sum: f64 = logits.iter().map(|&z| (z - m).exp()).sum();
+    Some((logits[index] - m).exp() / sum)
+}
+
 /// torchvision's video protocol: classes ranked by the sum of clip softmaxes; `prob` is that
 /// sum divided by the number of clips (the mean clip probability).
 pub fn top_k_softmax_sum(logits: &Tensor, k: i64) -> Result<Vec<Ranked>> {
@@ -80,5 +103,21 @@ mod tests {
         assert_eq!(summed[0].index, 0);
         let total: f64 = summed.iter().map(|r| r.prob).sum();
         assert!((total - 1.0).abs() < 1e-6);
+        let rows = logit_rows(&z).unwrap();
+        assert_eq!(rows, vec![vec![10.0, 0.0, 0.0], vec![0.0, 0.5, 0.0]]);
+    }
+
+    #[test]
+    fn probability_is_the_softmax_entry() {
+        let z = [1.0, 2.0, 3.0];
+        let e: f64 = z.iter().map(|v: &f64| v.exp()).sum();
+        for (i, v) in z.iter().enumerate() {
+            let p = probability(&z, i).unwrap();
+            assert!((p - v.exp() / e).abs() < 1e-15, "{i}: {p}");
+        }
+        // Large logits do not overflow.
+        assert!((probability(&[1000.0, 1000.0], 0).unwrap() - 0.5).abs() < 1e-15);
+        assert_eq!(probability(&z, 3), None);
+        assert_eq!(probability(&[f64::NAN, 1.0], 1), None);
     }
 }

@@ -18,7 +18,19 @@
 //! 4. A video too short for one window (torchvision skips it) gets one padded window: its
 //!    resampled frames (frame 0 if resampling left none) followed by repeats of the last of
 //!    them, picked `clips_per_video` times.
+//!
+//! The resampled sequence is never materialised: its length is `n · frame_rate / fps`, i.e.
+//! the video's duration as the frame rate claims it, and a container can claim anything (a
+//! huge timestamp gap in an MP4 makes its average rate ~1e-7 fps: billions of resampled
+//! frames for 30 real ones). Its entries are computed where a picked window needs them, so
+//! memory follows the real frames and the clips; and a frame rate below one frame per
+//! [`MAX_SECONDS_PER_FRAME`] is refused as implausible rather than sampled.
 use crate::error::{Error, Result};
+
+/// The longest a frame may last on average (seconds; a rate of 1/3600 fps): beyond it a
+/// video's frame rate is taken as a container error (a timestamp gap, a corrupt rate field),
+/// not as a video, since every sampled clip would be one frame repeated.
+pub const MAX_SECONDS_PER_FRAME: f64 = 3600.0;
 
 /// One clip: a window of `clip_len` decoded-frame indices.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,24 +43,82 @@ pub struct ClipWindow {
     pub padded: bool,
 }
 
-/// The decoded-frame indices that resample `num_frames` frames at `fps` to `frame_rate`.
-/// Inputs are assumed valid (see [`sample_clips`]).
+/// The decoded-frame indices that resample `num_frames` frames at `fps` to `frame_rate`
+/// (all [`Resampled::len`] of them: for tests and small videos; sampling itself reads only
+/// the entries it needs). Inputs are assumed valid (see [`sample_clips`]).
 pub fn resample_indices(num_frames: usize, fps: f64, frame_rate: f64) -> Vec<usize> {
-    let step = fps / frame_rate;
-    if step.fract() == 0.0 {
-        // `step.is_integer()`: torchvision returns `slice(None, None, int(step))`.
-        return (0..num_frames).step_by(step as usize).collect();
+    let resampled = Resampled::new(num_frames, fps, frame_rate);
+    (0..resampled.len()).map(|i| resampled.get(i)).collect()
+}
+
+/// The resampled frame sequence of a video, as arithmetic: its length and any entry, without
+/// the sequence in memory (see the module notes).
+#[derive(Clone, Copy, Debug)]
+pub struct Resampled {
+    num_frames: usize,
+    len: usize,
+    step: Step,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// `step.is_integer()`: torchvision returns `slice(None, None, int(step))`.
+    Slice(usize),
+    /// torchvision's `floor(arange(total, dtype=float32) * step)`.
+    Float32(f32),
+}
+
+impl Resampled {
+    /// `num_frames` at `fps` resampled to `frame_rate`. Inputs are assumed valid (see
+    /// [`sample_clips`]).
+    pub fn new(num_frames: usize, fps: f64, frame_rate: f64) -> Resampled {
+        let step = fps / frame_rate;
+        if step.fract() == 0.0 {
+            // A step beyond any frame count (an absurd rate) keeps frame 0 only.
+            let step = if step < usize::MAX as f64 {
+                step as usize
+            } else {
+                usize::MAX
+            };
+            return Resampled {
+                num_frames,
+                len: num_frames.div_ceil(step.max(1)),
+                step: Step::Slice(step.max(1)),
+            };
+        }
+        // torchvision: total_frames = len(video_pts) * frame_rate / fps, floored (`as`
+        // saturates should the product not fit).
+        let len = (num_frames as f64 * frame_rate / fps).floor() as usize;
+        Resampled {
+            num_frames,
+            len,
+            step: Step::Float32(step as f32),
+        }
     }
-    // torchvision: total_frames = len(video_pts) * frame_rate / fps, floored.
-    let count = (num_frames as f64 * frame_rate / fps).floor() as usize;
-    let step32 = step as f32;
-    (0..count)
-        .map(|i| {
-            let index = (i as f32 * step32).floor() as usize;
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The decoded-frame index of resampled frame `i` (`i < len`).
+    pub fn get(&self, i: usize) -> usize {
+        match self.step {
+            Step::Slice(step) => i * step,
             // Never past the last frame (float32 rounding on absurdly long videos).
-            index.min(num_frames - 1)
-        })
-        .collect()
+            Step::Float32(step) => {
+                ((i as f32 * step).floor() as usize).min(self.num_frames.saturating_sub(1))
+            }
+        }
+    }
+
+    /// Resampled frames `start..start + len`.
+    fn window(&self, start: usize, len: usize) -> Vec<usize> {
+        (start..start + len).map(|i| self.get(i)).collect()
+    }
 }
 
 /// Number of windows of `clip_len` consecutive items in a sequence of `len`.
@@ -95,13 +165,22 @@ pub fn sample_clips(
             "clip_len ({clip_len}) and clips_per_video ({clips_per_video}) must be at least 1"
         )));
     }
-    let resampled = resample_indices(num_frames, fps, frame_rate);
+    if 1.0 / fps > MAX_SECONDS_PER_FRAME {
+        return Err(Error::Invalid(format!(
+            "implausible frame rate {fps:.3e} fps: its {num_frames} frame(s) would last {:.3e} \
+             s, more than {MAX_SECONDS_PER_FRAME} s per frame (a timestamp gap or a corrupt \
+             rate in the container)",
+            num_frames as f64 / fps
+        )));
+    }
+    let resampled = Resampled::new(num_frames, fps, frame_rate);
     let candidates = candidate_windows(resampled.len(), clip_len);
     if candidates == 0 {
+        // Shorter than `clip_len`, so small.
         let mut frame_indices = if resampled.is_empty() {
             vec![0]
         } else {
-            resampled
+            resampled.window(0, resampled.len())
         };
         let last = *frame_indices.last().unwrap_or(&0);
         frame_indices.resize(clip_len, last);
@@ -116,7 +195,7 @@ pub fn sample_clips(
         .into_iter()
         .map(|start| ClipWindow {
             index: start,
-            frame_indices: resampled[start..start + clip_len].to_vec(),
+            frame_indices: resampled.window(start, clip_len),
             padded: false,
         })
         .collect())
@@ -233,6 +312,32 @@ mod tests {
         assert_eq!(clips.len(), 2);
         assert!(clips[0].padded);
         assert_eq!(clips[0].frame_indices, vec![0; 16]);
+    }
+
+    #[test]
+    fn huge_resampled_lengths_are_never_materialised() {
+        // 10^7 frames, one every 3000 s: 4.5·10^11 resampled frames (3.6 TB as a vector).
+        let fps = 1.0 / 3000.0;
+        let resampled = Resampled::new(10_000_000, fps, 15.0);
+        assert_eq!(resampled.len(), 450_000_000_000);
+        let clips = sample_clips(10_000_000, fps, 15.0, 16, 5).unwrap();
+        assert_eq!(clips.len(), 5);
+        let last = &clips[4];
+        assert_eq!(last.index, resampled.len() - 16);
+        assert!(last.frame_indices.iter().all(|&f| f == 9_999_999));
+        // Entries equal the materialised ones where both exist.
+        let small = Resampled::new(40, 30000.0 / 1001.0, 7.5);
+        let all: Vec<usize> = (0..small.len()).map(|i| small.get(i)).collect();
+        assert_eq!(all, resample_indices(40, 30000.0 / 1001.0, 7.5));
+    }
+
+    #[test]
+    fn frame_rates_below_one_frame_an_hour_are_implausible() {
+        assert!(sample_clips(30, 1.0 / 3600.0, 15.0, 16, 5).is_ok());
+        let err = sample_clips(30, 1.5e-8, 15.0, 16, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("implausible frame rate 1.500e-8 fps"), "{err}");
     }
 
     #[test]

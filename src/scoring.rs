@@ -2,11 +2,13 @@
 //! forwards and backwards; the video level is the clip-averaged model.
 use std::path::{Path, PathBuf};
 
+use tch::{Device, Tensor};
+
 use crate::clips::VideoClips;
 use crate::models::{InputKind, Model};
 use crate::prediction::{self, Ranked};
-use crate::scores::engine::score_batch;
-use crate::scores::{SampleScores, ScoreOptions, ScoreSet};
+use crate::scores::engine::score_samples;
+use crate::scores::{SampleIds, SampleScores, ScoreOptions, ScoreSet};
 use crate::Result;
 
 const TOP_K: i64 = 5;
@@ -16,6 +18,8 @@ const TOP_K: i64 = 5;
 pub struct Level {
     pub top5: Vec<Ranked>,
     pub scores: SampleScores,
+    /// Every class's logit (the video: the clip-averaged logits), for result rows.
+    pub logits: Vec<f32>,
 }
 
 #[derive(Clone, Debug)]
@@ -68,6 +72,66 @@ pub fn score_videos(
     set: &ScoreSet,
     opts: &ScoreOptions,
 ) -> Result<Vec<VideoReport>> {
+    let xs = stage(videos, model.device())?;
+    score_staged(model, videos, &xs, set, opts)
+}
+
+/// The videos' clips as one batch `[ΣK, 3, T, H, W]` on `device`. To a GPU each video's
+/// tensor goes from pinned host memory (pinned here unless the decode worker already did)
+/// with a non-blocking copy, and the batch is concatenated on the device: the call returns
+/// once the copies are queued, so a stage can queue the next batch's copy before it scores
+/// the current one.
+pub fn stage(videos: &[(&Path, &VideoClips)], device: Device) -> Result<Tensor> {
+    for (path, video) in videos {
+        if video.clips.is_empty() {
+            return Err(crate::Error::Invalid(format!(
+                "{}: no clips to score",
+                path.display()
+            )));
+        }
+    }
+    if device == Device::Cpu {
+        return match videos {
+            [(_, one)] => Ok(one.tensor.shallow_clone()),
+            _ => {
+                let parts: Vec<&Tensor> = videos.iter().map(|(_, v)| &v.tensor).collect();
+                Ok(Tensor::f_cat(&parts, 0)?)
+            }
+        };
+    }
+    let mut parts = Vec::with_capacity(videos.len());
+    for (_, video) in videos {
+        parts.push(to_device(&video.tensor, device)?);
+    }
+    match parts.len() {
+        1 => Ok(parts.remove(0)),
+        _ => Ok(Tensor::f_cat(&parts, 0)?),
+    }
+}
+
+/// `t` on `device`: a non-blocking copy from pinned memory for a GPU.
+pub fn to_device(t: &Tensor, device: Device) -> Result<Tensor> {
+    if t.device() == device {
+        return Ok(t.shallow_clone());
+    }
+    let pinned = if t.device() == Device::Cpu && !t.f_is_pinned(device)? {
+        t.f_pin_memory(device)?
+    } else {
+        t.shallow_clone()
+    };
+    Ok(pinned.f_to_device_(device, pinned.f_kind()?, true, false)?)
+}
+
+/// [`score_videos`] on a batch already staged on the model's device ([`stage`]). Each
+/// clip and video is identified by its file's name (MC-Dropout's masks follow it, so a
+/// video scores the same in `score` and in any batch of `batch`).
+pub fn score_staged(
+    model: &Model,
+    videos: &[(&Path, &VideoClips)],
+    xs: &Tensor,
+    set: &ScoreSet,
+    opts: &ScoreOptions,
+) -> Result<Vec<VideoReport>> {
     let mut ranges = Vec::with_capacity(videos.len());
     let mut start = 0;
     for (path, video) in videos {
@@ -80,39 +144,54 @@ pub fn score_videos(
         ranges.push(start..start + video.clips.len());
         start += video.clips.len();
     }
-    let xs = match videos {
-        [(_, one)] => one.tensor.f_to_device(model.device())?,
-        _ => {
-            let parts: Vec<&tch::Tensor> = videos.iter().map(|(_, v)| &v.tensor).collect();
-            tch::Tensor::f_cat(&parts, 0)?.f_to_device(model.device())?
-        }
-    };
-    let scored = score_batch(model, &xs, &ranges, set, opts)?;
+    let names: Vec<String> = videos.iter().map(|(path, _)| source_name(path)).collect();
+    let ids = SampleIds::named(
+        names
+            .iter()
+            .zip(videos)
+            .map(|(name, (_, v))| (name.as_str(), v.clips.len())),
+    );
+    let scored = score_samples(model, xs, &ranges, &ids, set, opts)?;
     let mut clip_top5 = prediction::top_k(&scored.logits, TOP_K)?.into_iter();
+    let mut clip_logits = prediction::logit_rows(&scored.logits)?.into_iter();
     let mut clip_scores = scored.clips.into_iter();
     let mut reports = Vec::with_capacity(videos.len());
     for (((path, video), range), (z_video, video_scores)) in
         videos.iter().zip(&ranges).zip(scored.videos)
     {
         let video_top5 = prediction::top_k(&z_video, TOP_K)?.remove(0);
+        let video_logits = prediction::logit_rows(&z_video)?.remove(0);
         let logits = scored
             .logits
             .f_narrow(0, range.start as i64, range.len() as i64)?;
         let video_top5_softmax_sum = prediction::top_k_softmax_sum(&logits, TOP_K)?;
         let clips = clip_scores.by_ref().take(range.len()).collect::<Vec<_>>();
         let top5 = clip_top5.by_ref().take(range.len()).collect::<Vec<_>>();
+        let logits = clip_logits.by_ref().take(range.len()).collect::<Vec<_>>();
         reports.push(report(
             model,
             path,
             video,
-            video_top5,
-            video_scores,
+            Level {
+                top5: video_top5,
+                scores: video_scores,
+                logits: video_logits,
+            },
             video_top5_softmax_sum,
             clips,
             top5,
+            logits,
         ));
     }
     Ok(reports)
+}
+
+/// A video's identity for its samples: its file's name (the same file scores the same
+/// whether `score` is given `clip.mp4` or `batch` finds `root/label/clip.mp4`).
+fn source_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -120,11 +199,11 @@ fn report(
     model: &Model,
     path: &Path,
     video: &VideoClips,
-    video_top5: Vec<Ranked>,
-    video_scores: SampleScores,
+    video_level: Level,
     video_top5_softmax_sum: Vec<Ranked>,
     clip_scores: Vec<SampleScores>,
     clip_top5: Vec<Vec<Ranked>>,
+    clip_logits: Vec<Vec<f32>>,
 ) -> VideoReport {
     let preset = &model.info().preset;
     let mut notes = model.info().notes.clone();
@@ -138,15 +217,19 @@ fn report(
     let clips = video
         .clips
         .iter()
-        .zip(clip_scores.into_iter().zip(clip_top5))
+        .zip(clip_scores.into_iter().zip(clip_top5).zip(clip_logits))
         .enumerate()
-        .map(|(index, (clip, (scores, top5)))| ClipReport {
+        .map(|(index, (clip, ((scores, top5), logits)))| ClipReport {
             index,
             window: clip.index,
             secs: [clip.start_secs, clip.end_secs],
             frames: [clip.first_frame, clip.last_frame],
             padded: clip.padded,
-            level: Level { top5, scores },
+            level: Level {
+                top5,
+                scores,
+                logits,
+            },
         })
         .collect();
     VideoReport {
@@ -155,10 +238,7 @@ fn report(
         path: path.to_path_buf(),
         frames_decoded: video.frames_decoded,
         fps: video.info.fps,
-        video: Level {
-            top5: video_top5,
-            scores: video_scores,
-        },
+        video: video_level,
         video_top5_softmax_sum,
         clips,
         notes,

@@ -24,13 +24,16 @@ const ALL_SCORES: [&str; 13] = [
     "purview_final",
 ];
 
-/// Seeded r3d_18 weights (the model parity fixture) and a few clips.
+/// Seeded r3d_18 weights (the model parity fixture) as the user's own `r3d_18-seeded.pth`,
+/// the same bytes under torchvision's name in `models/` (a file that lies: its SHA-256 is
+/// not the one the name promises), and a few clips.
 fn fixtures() -> PathBuf {
     let weights = common::model_fixture("r3d_18", 2, 8, 112);
     let mc3 = common::model_fixture("mc3_18", 2, 8, 112);
-    cached_fixture("cli-inputs", |dir| {
+    cached_fixture("cli-inputs-v2", |dir| {
         let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
         std::fs::create_dir_all(dir.join("models")).unwrap();
+        std::fs::copy(weights.join("state_zip.pth"), dir.join("r3d_18-seeded.pth")).unwrap();
         std::fs::copy(
             weights.join("state_zip.pth"),
             dir.join("models/r3d_18-b3b3357e.pth"),
@@ -82,11 +85,14 @@ fn fixtures() -> PathBuf {
     })
 }
 
+/// `score` on the seeded r3d_18 weights, unless `args` name other weights or another model.
 fn score(args: &[&str], cwd: &Path) -> Output {
-    Command::new(common::bin())
-        .arg("score")
-        .args(args)
-        .args(["--device", "cpu", "--weights-url", "http://127.0.0.1:9/"])
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("score").args(args);
+    if !args.contains(&"--weights") && !args.contains(&"--model") {
+        cmd.args(["--weights", "r3d_18-seeded.pth"]);
+    }
+    cmd.args(["--device", "cpu", "--weights-url", "http://127.0.0.1:9/"])
         .current_dir(cwd)
         .output()
         .unwrap()
@@ -313,4 +319,918 @@ fn models_lists_every_model_and_which_weights_are_present() {
         stdout.contains("classifier classifier.1.weight [400, 1024, 1, 1, 1]"),
         "{stdout}"
     );
+}
+
+/// The seeded weights under torchvision's name in `models/`, found there as the default:
+/// their SHA-256 is not the `b3b3357e…` the name promises, so they are refused (they used to
+/// load and give confident predictions), with the command that downloads the real file.
+#[test]
+fn weights_under_torchvision_name_that_do_not_match_it_are_refused() {
+    let dir = fixtures();
+    let out = Command::new(common::bin())
+        .args(["score", "clip.mp4", "--device", "cpu"])
+        .args(["--weights-url", "http://127.0.0.1:9/"])
+        .current_dir(&dir)
+        .env("XDG_CACHE_HOME", dir.join("no-cache"))
+        .output()
+        .unwrap();
+    assert_fails_naming(
+        &out,
+        "models/r3d_18-b3b3357e.pth",
+        "does not start with b3b3357e",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("delete it and download it again (`gradtrust-video fetch r3d_18`)"),
+        "{stderr}"
+    );
+}
+
+/// Finite weights whose logits overflow (`fc.weight` all 1e38): `score` exits 1 naming the
+/// clip and saying the logits are not finite, instead of printing softmax NaN or 1.0.
+#[test]
+fn non_finite_logits_are_an_error_naming_the_clip() {
+    let dir = fixtures();
+    let huge = common::weight_variants().join("huge_fc.pth");
+    let out = score(
+        &[
+            "clip.mp4",
+            "--weights",
+            huge.to_str().unwrap(),
+            "--scores",
+            "fast",
+        ],
+        &dir,
+    );
+    assert_fails_naming(
+        &out,
+        "clip.mp4",
+        "logits are not finite (infinite) for clip(s) 0, 1, 2, 3, 4 of 5",
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timelines and streams: `score --timeline` over a file, standard input and HTTP; SIGINT and
+// SIGTERM during a run.
+
+/// The segments of the timeline video: a colour and its length in frames (30 fps, 3600
+/// frames, 120 s). The boundaries (frames 751, 1410, 2401, 3030) fall inside windows, two of
+/// them on frames the 15 fps resampling skips.
+const SEGMENTS: [(&str, usize); 5] = [
+    ("red", 751),
+    ("green", 659),
+    ("blue", 991),
+    ("yellow", 629),
+    ("white", 570),
+];
+
+/// A small scripted 3-D CNN (`own_model_fixture.py custom`, 7 classes: cheap enough to run
+/// every window of two minutes) and the segmented video, losslessly encoded so every frame of
+/// a segment decodes to the same pixels.
+fn timeline_fixtures() -> PathBuf {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for script in [
+        "own_model_fixture.py",
+        "model_fixture.py",
+        "scores_reference.py",
+        "suite_reference.py",
+    ] {
+        for b in std::fs::read(common::repo().join("tests/py").join(script)).unwrap() {
+            hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+    }
+    cached_fixture(&format!("timeline-v1-{hash:016x}"), |dir| {
+        common::run_python(
+            "own_model_fixture.py",
+            &["custom", "--out", dir.to_str().unwrap()],
+        );
+        let mut args: Vec<String> = Vec::new();
+        let mut graph = String::new();
+        for (i, (colour, frames)) in SEGMENTS.iter().enumerate() {
+            args.extend(["-f", "lavfi", "-i"].map(String::from));
+            args.push(format!("color=c={colour}:s=64x48:r=30"));
+            graph.push_str(&format!("[{i}]trim=end_frame={frames}[s{i}];"));
+        }
+        for i in 0..SEGMENTS.len() {
+            graph.push_str(&format!("[s{i}]"));
+        }
+        graph.push_str(&format!("concat=n={}:v=1[v]", SEGMENTS.len()));
+        let out = dir.join("segments.mp4");
+        args.extend(
+            [
+                "-filter_complex",
+                &graph,
+                "-map",
+                "[v]",
+                "-c:v",
+                "libx264",
+                "-qp",
+                "0",
+            ]
+            .map(String::from),
+        );
+        args.extend(["-pix_fmt", "yuv420p", "-g", "60", out.to_str().unwrap()].map(String::from));
+        ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        std::fs::create_dir_all(dir.join("runs")).unwrap();
+    })
+}
+
+/// `score … --timeline` with the scripted model (or `model` args), run in `dir`.
+fn timeline_cmd(dir: &Path, input: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["score", input, "--timeline", "--device", "cpu"])
+        .args(extra)
+        .current_dir(dir);
+    if !extra.contains(&"--weights") {
+        cmd.args(["--model", "torchscript", "--preset", "r3d_18"])
+            .args(["--weights", "scripted.pt"]);
+    }
+    cmd
+}
+
+/// How long a timeline test's command may run before it counts as hung (the runs take
+/// seconds to a minute alone, several times that on a loaded machine).
+const HANG_GUARD_S: u64 = 900;
+
+/// Runs `cmd` to its end, killing it (and failing) after `secs`.
+fn output_within(mut cmd: Command, secs: u64) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+fn ok_stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The JSON Lines of `--timeline --json`.
+fn json_rows(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+/// A row without its timing (which differs from run to run).
+fn untimed(row: &serde_json::Value) -> serde_json::Value {
+    let mut row = row.clone();
+    row.as_object_mut().unwrap().remove("seconds");
+    row
+}
+
+/// Which segment time `t` (seconds) lies in.
+fn segment_at(t: f64) -> usize {
+    let mut end = 0usize;
+    for (i, (_, frames)) in SEGMENTS.iter().enumerate() {
+        end += frames;
+        if t < end as f64 / 30.0 {
+            return i;
+        }
+    }
+    SEGMENTS.len() - 1
+}
+
+fn scores_of(row: &serde_json::Value) -> Vec<(String, f64)> {
+    row["scores"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
+        .collect()
+}
+
+fn same_scores(a: &serde_json::Value, b: &serde_json::Value, tol: f64) -> bool {
+    let (a, b) = (scores_of(a), scores_of(b));
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|((ka, va), (kb, vb))| ka == kb && common::close(*va, *vb, tol))
+}
+
+/// The whole two-minute video, every window: the timeline covers it with windows whose
+/// times are right (every window that lies inside one segment, by its times, scores as that
+/// segment's frames do), and text, JSON, the CSV and JSON Lines files agree; the chart is a
+/// real picture.
+#[test]
+fn timeline_covers_a_segmented_video_with_right_times() {
+    let dir = timeline_fixtures();
+    let runs = dir.join("runs");
+    let (csv_path, png) = (runs.join("all.csv"), runs.join("all.png"));
+    let _ = std::fs::remove_file(&csv_path);
+    let out = output_within(
+        timeline_cmd(
+            &dir,
+            "segments.mp4",
+            &[
+                "--json",
+                "--out",
+                csv_path.to_str().unwrap(),
+                "--plot",
+                png.to_str().unwrap(),
+            ],
+        ),
+        HANG_GUARD_S,
+    );
+    let rows = json_rows(&ok_stdout(&out));
+    // 120 s at 15 fps: 1800 frames, 112 windows of 16 and one moved back to end with the video.
+    assert_eq!(rows.len(), 113);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    for (k, row) in rows.iter().enumerate() {
+        assert_eq!(row["index"], k);
+        let (start, end) = (
+            row["start_s"].as_f64().unwrap(),
+            row["end_s"].as_f64().unwrap(),
+        );
+        if k < 112 {
+            assert_eq!(row["window"], 16 * k);
+            assert_eq!(row["kind"], "regular");
+            assert_eq!(row["frames"], serde_json::json!([32 * k, 32 * k + 30]));
+            assert!(close(start, 32.0 * k as f64 / 30.0), "{row}");
+            assert!(close(end, 32.0 * (k + 1) as f64 / 30.0), "{row}");
+            assert!(close(end, rows[k + 1]["start_s"].as_f64().unwrap()) || k == 111);
+        }
+        assert_eq!(row["top5"].as_array().unwrap().len(), 5);
+    }
+    let tail = &rows[112];
+    assert_eq!(
+        (&tail["window"], &tail["kind"], &tail["frames"]),
+        (
+            &serde_json::json!(1784),
+            &serde_json::json!("tail"),
+            &serde_json::json!([3568, 3598])
+        )
+    );
+    assert!(close(rows[0]["start_s"].as_f64().unwrap(), 0.0));
+    assert!(close(tail["start_s"].as_f64().unwrap(), 3568.0 / 30.0));
+    assert!(close(tail["end_s"].as_f64().unwrap(), 120.0));
+
+    // A window inside one segment by its times holds that segment's frames only: it scores
+    // exactly as every other such window of the segment (to libtorch's batch rounding).
+    let mut reference: Vec<Option<&serde_json::Value>> = vec![None; SEGMENTS.len()];
+    let mut inside = vec![0usize; SEGMENTS.len()];
+    for row in &rows {
+        let (start, end) = (
+            row["start_s"].as_f64().unwrap(),
+            row["end_s"].as_f64().unwrap(),
+        );
+        let seg = segment_at(start);
+        if seg != segment_at(end - 1e-6) {
+            continue;
+        }
+        inside[seg] += 1;
+        match reference[seg] {
+            None => reference[seg] = Some(row),
+            Some(r) => assert!(
+                same_scores(row, r, 1e-4) && row["top5"][0]["index"] == r["top5"][0]["index"],
+                "window {} ({start}–{end} s, segment {seg}) does not score as its segment:\n{row}\n{r}",
+                row["index"]
+            ),
+        }
+    }
+    assert!(inside.iter().all(|&n| n >= 15), "{inside:?}");
+    // The segments do score differently, so a window holding a frame of another would show.
+    for a in 0..SEGMENTS.len() {
+        for b in a + 1..SEGMENTS.len() {
+            let (ra, rb) = (reference[a].unwrap(), reference[b].unwrap());
+            assert!(
+                !same_scores(ra, rb, 1e-3),
+                "segments {a} and {b} score alike"
+            );
+        }
+    }
+
+    // The CSV: batch's clip rows with start_s and end_s after frames, the JSON's values.
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(at("start_s"), at("frames") + 1);
+    assert_eq!(at("end_s"), at("frames") + 2);
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), rows.len());
+    for (rec, row) in records.iter().zip(&rows) {
+        assert_eq!(&rec[at("id")], "segments");
+        assert_eq!(&rec[at("path")], "segments.mp4");
+        assert_eq!(&rec[at("level")], "clip");
+        assert_eq!(&rec[at("status")], "ok");
+        assert_eq!(rec[at("clip")].parse::<u64>().unwrap(), row["index"]);
+        assert_eq!(rec[at("window")].parse::<u64>().unwrap(), row["window"]);
+        let frames = &row["frames"];
+        assert_eq!(&rec[at("frames")], format!("{}-{}", frames[0], frames[1]));
+        // serde_json reads floats to within an ulp (its exact parser is a feature not on).
+        let same = |cell: &str, v: f64| common::close(cell.parse::<f64>().unwrap(), v, 1e-15);
+        for key in ["start_s", "end_s"] {
+            assert!(same(&rec[at(key)], row[key].as_f64().unwrap()), "{key}");
+        }
+        let top5: Vec<u64> = row["top5"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["index"].as_u64().unwrap())
+            .collect();
+        let csv_top5: Vec<u64> = rec[at("top5")]
+            .split(' ')
+            .map(|i| i.parse().unwrap())
+            .collect();
+        assert_eq!(csv_top5, top5);
+        assert_eq!(rec[at("pred")], format!("class_{}", top5[0]));
+        for (name, value) in row["scores"].as_object().unwrap() {
+            let cell = &rec[at(name)];
+            match value.as_f64() {
+                Some(v) => assert!(same(cell, v), "{name}: {cell} vs {v}"),
+                None => assert_eq!(cell, "", "{name}"),
+            }
+        }
+    }
+
+    // The chart: a PNG of the expected size with a picture in it.
+    let decoder = png::Decoder::new(std::fs::File::open(&png).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.width, 1200);
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()]
+        .chunks(info.color_type.samples())
+        .collect();
+    let inked = pixels.iter().filter(|p| p[..3] != [255, 255, 255]).count();
+    let mut colours: Vec<&[u8]> = pixels.clone();
+    colours.sort_unstable();
+    colours.dedup();
+    assert!(
+        inked * 50 > pixels.len(),
+        "{inked} of {} pixels drawn",
+        pixels.len()
+    );
+    assert!(colours.len() >= 8, "{} colours", colours.len());
+
+    // Every eighth window (a stride of eight windows) as text and JSON Lines: the same values.
+    let jsonl = runs.join("every-eighth.jsonl");
+    let svg = runs.join("every-eighth.svg");
+    let _ = std::fs::remove_file(&jsonl);
+    let out = output_within(
+        timeline_cmd(
+            &dir,
+            "segments.mp4",
+            &[
+                "--stride",
+                "8.5333333",
+                "--out",
+                jsonl.to_str().unwrap(),
+                "--plot",
+                svg.to_str().unwrap(),
+            ],
+        ),
+        HANG_GUARD_S,
+    );
+    let text = ok_stdout(&out);
+    let mut lines = text.lines();
+    let head = lines.next().unwrap();
+    assert!(
+        head.contains("windows of 16 frames at 15 fps every 128 frames (8.533 s)"),
+        "{head}"
+    );
+    let columns: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    let score_names: Vec<String> = rows[0]["scores"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let shown: Vec<&str> = columns[4..columns.len() - 1].to_vec();
+    let text_rows: Vec<&str> = lines.collect();
+    let file_rows: Vec<serde_json::Value> = json_rows(&std::fs::read_to_string(&jsonl).unwrap());
+    // Windows 0, 8, …, 104 of the first run, then the same window moved back to the end.
+    let picked: Vec<&serde_json::Value> = (0..14).map(|k| &rows[8 * k]).chain([tail]).collect();
+    assert_eq!(text_rows.len(), picked.len(), "{text}");
+    assert_eq!(file_rows.len(), picked.len());
+    for (k, ((line, want), file_row)) in text_rows.iter().zip(&picked).zip(&file_rows).enumerate() {
+        let mut rest = *line;
+        let mut tokens = Vec::new();
+        for _ in 0..4 + shown.len() {
+            rest = rest.trim_start();
+            let end = rest.find(' ').unwrap_or(rest.len());
+            tokens.push(&rest[..end]);
+            rest = &rest[end..];
+        }
+        assert_eq!(tokens[0].parse::<usize>().unwrap(), k);
+        let num = |s: &str| s.parse::<f64>().unwrap();
+        assert!(
+            (num(tokens[1]) - want["start_s"].as_f64().unwrap()).abs() < 6e-4,
+            "{line}"
+        );
+        assert!(
+            (num(tokens[2]) - want["end_s"].as_f64().unwrap()).abs() < 6e-4,
+            "{line}"
+        );
+        let frames = &want["frames"];
+        assert_eq!(tokens[3], format!("{}-{}", frames[0], frames[1]));
+        for (name, token) in shown.iter().zip(&tokens[4..]) {
+            assert!(score_names.iter().any(|n| n == name), "{name}");
+            match want["scores"][*name].as_f64() {
+                Some(v) => assert!(
+                    (num(token) - v).abs() <= 1e-5 + 1e-5 * v.abs(),
+                    "{name}: {token} vs {v}"
+                ),
+                None => assert_eq!(*token, "n/a"),
+            }
+        }
+        let top5: Vec<(String, f64)> = rest
+            .trim()
+            .split(" | ")
+            .map(|t| {
+                let (name, pct) = t.split_once(" (").unwrap();
+                (name.to_string(), num(pct.trim_end_matches("%)")))
+            })
+            .collect();
+        for ((name, pct), t) in top5.iter().zip(want["top5"].as_array().unwrap()) {
+            assert_eq!(name, t["label"].as_str().unwrap());
+            assert!(
+                (pct - 100.0 * t["prob"].as_f64().unwrap()).abs() < 2e-3,
+                "{line}"
+            );
+        }
+        // The JSON Lines file: the row schema, same window.
+        assert_eq!(file_row["clip"], k);
+        assert_eq!(file_row["window"], want["window"]);
+        assert_eq!(file_row["start_s"], want["start_s"]);
+        assert_eq!(file_row["end_s"], want["end_s"]);
+        assert_eq!(file_row["top5"][0], want["top5"][0]["index"]);
+        assert!(common::close(
+            file_row["gradtrust"].as_f64().unwrap(),
+            want["scores"]["gradtrust"].as_f64().unwrap(),
+            1e-5
+        ));
+    }
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.starts_with("<svg") && svg_text.contains("gradtrust"));
+}
+
+/// Serves `file` over HTTP on 127.0.0.1 until dropped (at most 100 connections and 120 s):
+/// each connection in its own thread, one request each, `Range: bytes=A-[B]` answered with
+/// 206 (FFmpeg's http protocol seeks with ranges: an MP4 whose index is at the end needs it).
+struct HttpServer {
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    fn serve(file: &Path) -> HttpServer {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let data = std::sync::Arc::new(std::fs::read(file).unwrap());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!(
+            "http://{}/{}",
+            listener.local_addr().unwrap(),
+            file.file_name().unwrap().to_str().unwrap()
+        );
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            let mut connections = 0;
+            while !flag.load(Ordering::SeqCst)
+                && std::time::Instant::now() < deadline
+                && connections < 100
+            {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        connections += 1;
+                        let data = data.clone();
+                        std::thread::spawn(move || {
+                            let _ = Self::answer(stream, &data);
+                        });
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(5))
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        HttpServer {
+            url,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn answer(mut stream: std::net::TcpStream, data: &[u8]) -> std::io::Result<()> {
+        use std::io::{BufRead, Write};
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+        stream.set_write_timeout(Some(std::time::Duration::from_secs(10)))?;
+        let mut reader = std::io::BufReader::new(stream.try_clone()?);
+        let mut range = None;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(spec) = lower.strip_prefix("range: bytes=") {
+                let (a, b) = spec.trim().split_once('-').unwrap_or((spec.trim(), ""));
+                let start: usize = a.parse().unwrap_or(0);
+                let end: usize = b.parse().unwrap_or(data.len() - 1);
+                range = Some((start.min(data.len()), end.min(data.len() - 1)));
+            }
+        }
+        let head = match range {
+            Some((start, _)) if start >= data.len() => {
+                let head = format!(
+                    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    data.len()
+                );
+                return stream.write_all(head.as_bytes());
+            }
+            Some((start, end)) => (
+                format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{end}/{}\r\n",
+                    data.len()
+                ),
+                &data[start..=end],
+            ),
+            None => ("HTTP/1.1 200 OK\r\n".to_string(), data),
+        };
+        let (status, body) = head;
+        stream.write_all(
+            format!(
+                "{status}Content-Type: video/mp4\r\nAccept-Ranges: bytes\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )?;
+        // The client stops reading when it seeks elsewhere: an error here is expected.
+        stream.write_all(body)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The same rows from the file, from a loopback HTTP server serving it, and from an MPEG-TS
+/// remux of it on standard input (other container, other time base, timestamps starting at
+/// 1.4 s).
+#[test]
+fn timeline_from_http_and_stdin_equals_the_file() {
+    use std::process::Stdio;
+    let dir = timeline_fixtures();
+    let args = ["--json", "--stride", "10"];
+    let file = json_rows(&ok_stdout(&output_within(
+        timeline_cmd(&dir, "segments.mp4", &args),
+        HANG_GUARD_S,
+    )));
+    // 10 s = 150 frames at 15 fps: 12 windows.
+    assert_eq!(file.len(), 12);
+    let file: Vec<serde_json::Value> = file.iter().map(untimed).collect();
+
+    let server = HttpServer::serve(&dir.join("segments.mp4"));
+    let http = json_rows(&ok_stdout(&output_within(
+        timeline_cmd(&dir, &server.url, &args),
+        HANG_GUARD_S,
+    )));
+    drop(server);
+    assert_eq!(http.iter().map(untimed).collect::<Vec<_>>(), file, "HTTP");
+
+    let mut remux = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i", "segments.mp4"])
+        .args(["-c", "copy", "-f", "mpegts", "-"])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut cmd = timeline_cmd(&dir, "-", &args);
+    cmd.stdin(remux.stdout.take().unwrap());
+    let stdin = json_rows(&ok_stdout(&output_within(cmd, HANG_GUARD_S)));
+    assert!(remux.wait().unwrap().success());
+    assert_eq!(stdin.iter().map(untimed).collect::<Vec<_>>(), file, "stdin");
+}
+
+/// The timeline's windows at torchvision's five picks (a stride of 446 frames) are the clips
+/// `score` scores (seeking decode vs the stream's sequential one, native r3d_18).
+#[test]
+fn timeline_windows_equal_the_clips_of_score() {
+    let dir = timeline_fixtures();
+    let weights = common::model_fixture("r3d_18", 2, 8, 112).join("state_zip.pth");
+    let weights = weights.to_str().unwrap();
+    let mut clips = Command::new(common::bin());
+    clips
+        .args(["score", "segments.mp4", "--json", "--scores", "fast"])
+        .args(["--device", "cpu", "--weights", weights])
+        .current_dir(&dir);
+    let report: serde_json::Value =
+        serde_json::from_str(&ok_stdout(&output_within(clips, HANG_GUARD_S))).unwrap();
+    let clips = report["clips"].as_array().unwrap();
+    let windows = json_rows(&ok_stdout(&output_within(
+        timeline_cmd(
+            &dir,
+            "segments.mp4",
+            &["--json", "--weights", weights, "--stride", "29.733333"],
+        ),
+        180,
+    )));
+    assert_eq!(windows.len(), 5);
+    for (clip, window) in clips.iter().zip(&windows) {
+        assert_eq!(window["frames"], clip["frames"]);
+        assert_eq!(window["kind"], "regular");
+        assert_eq!(window["start_s"], clip["secs"][0]);
+        for (a, b) in window["top5"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(clip["top5"].as_array().unwrap())
+        {
+            assert_eq!(a["index"], b["index"]);
+            assert!(common::close(
+                a["prob"].as_f64().unwrap(),
+                b["prob"].as_f64().unwrap(),
+                1e-4
+            ));
+        }
+        assert!(same_scores(window, clip, 1e-4), "{window}\n{clip}");
+    }
+}
+
+/// Waits until `path` has `rows` complete lines after its header.
+fn wait_for_rows(path: &Path, rows: usize, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(HANG_GUARD_S);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.matches('\n').count() > rows {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("ended ({status}) before {rows} rows were written");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {rows} rows in time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// SIGINT while rows are being written: the run stops, exits 130, and the file holds whole
+/// rows only, in order; SIGTERM likewise, for rows streamed to standard output.
+#[test]
+fn sigint_or_sigterm_during_a_timeline_leaves_complete_rows() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let dir = timeline_fixtures();
+    let rows = dir.join("runs/interrupted.csv");
+    let _ = std::fs::remove_file(&rows);
+    let mut child = timeline_cmd(
+        &dir,
+        "segments.mp4",
+        &["--batch-size", "1", "--out", rows.to_str().unwrap()],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_for_rows(&rows, 3, &mut child);
+    signal(&child, "INT");
+    let out = output_within_child(child);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let text = std::fs::read_to_string(&rows).unwrap();
+    assert!(text.ends_with('\n'));
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let width = reader.headers().unwrap().len();
+    let clip = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "clip")
+        .unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!((3..113).contains(&records.len()), "{} rows", records.len());
+    for (k, rec) in records.iter().enumerate() {
+        assert_eq!(rec.len(), width);
+        assert_eq!(rec[clip].parse::<usize>().unwrap(), k);
+        assert_eq!(&rec[width - 2], "ok");
+    }
+
+    let mut child = timeline_cmd(&dir, "segments.mp4", &["--batch-size", "1", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        seen.push(lines.next().unwrap().unwrap());
+    }
+    signal(&child, "TERM");
+    seen.extend(lines.map(Result::unwrap));
+    let out = output_within_child(child);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(seen.len() < 113);
+    for (k, line) in seen.iter().enumerate() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(row["index"], k);
+    }
+}
+
+/// Waits for a signalled child (it finishes the batch under way first) and collects what is
+/// left of its output.
+fn output_within_child(mut child: std::process::Child) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(HANG_GUARD_S);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running {HANG_GUARD_S} s after the signal");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Streams without --timeline, and bad timeline flags: exit status 1 (2 for clap's own
+/// checks), a message naming the input or the flag.
+#[test]
+fn streams_need_a_timeline_and_bad_timeline_flags_are_named() {
+    let dir = timeline_fixtures();
+    let out = output_within(
+        {
+            let mut cmd = Command::new(common::bin());
+            cmd.args(["score", "-", "--device", "cpu"])
+                .current_dir(&dir);
+            cmd
+        },
+        HANG_GUARD_S,
+    );
+    assert_fails_naming(&out, "standard input", "add --timeline");
+    for (args, code, want) in [
+        (&["--stride", "0.01"][..], 1, "--stride 0.01"),
+        (&["--stride=-3"][..], 1, "--stride -3"),
+        (&["--plot", "chart.jpg"][..], 1, "--plot chart.jpg"),
+        (&["--batch-size", "0"][..], 1, "--batch-size 0"),
+    ] {
+        let out = output_within(timeline_cmd(&dir, "segments.mp4", args), HANG_GUARD_S);
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    // --stride without --timeline: clap's usage error.
+    let out = output_within(
+        {
+            let mut cmd = Command::new(common::bin());
+            cmd.args(["score", "segments.mp4", "--stride", "2"])
+                .current_dir(&dir);
+            cmd
+        },
+        HANG_GUARD_S,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // A URL nothing answers: named, exit 1, no rows file left behind.
+    let never = dir.join("runs/never.csv");
+    let out = output_within(
+        timeline_cmd(
+            &dir,
+            "http://127.0.0.1:9/none.mp4",
+            &["--out", never.to_str().unwrap()],
+        ),
+        HANG_GUARD_S,
+    );
+    assert_fails_naming(&out, "http://127.0.0.1:9/none.mp4", "cannot open");
+    assert!(!never.exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Message formatting (issue 11).
+
+/// The OS error of a missing file is printed once: it used to be both part of the message
+/// and its `source()`, which the chained print repeated ("No such file or directory (os
+/// error 2): No such file or directory (os error 2)").
+#[test]
+fn missing_file_names_the_os_error_once() {
+    let dir = fixtures();
+    let out = score(&["nowhere.mp4"], &dir);
+    assert_fails_naming(&out, "nowhere.mp4", "no such file");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}
+
+/// A `%` in a file name is part of the name: FFmpeg's image demuxer used to read `shot%d.png`
+/// as a numbered sequence, look for `shot0.png`…, and report the existing file as missing.
+#[test]
+fn percent_in_a_file_name_opens_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("shot%d.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48",
+        "-frames:v",
+        "1",
+        "-update",
+        "1",
+        image.to_str().unwrap(),
+    ]);
+    // Opened and recognised as an image: the video model refuses it by kind, before weights.
+    let out = score(&["shot%d.png", "--model", "r3d_18"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("shot%d.png: is an image, but model r3d_18 is a video model"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("No such file"), "{stderr}");
+}
+
+/// `scripts/gpu_check.sh` on a machine without CUDA says so and exits 0, before building
+/// anything (on a GPU machine it is the full check, run by hand: not here).
+#[test]
+fn gpu_check_without_cuda_says_so_and_exits_0() {
+    if tch::Cuda::is_available() {
+        eprintln!("a CUDA device is present: scripts/gpu_check.sh is the full check, run by hand");
+        return;
+    }
+    let out = Command::new("bash")
+        .arg(common::repo().join("scripts/gpu_check.sh"))
+        .arg(std::env::temp_dir().join("gpu_check-never-written.md"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("no CUDA device"), "{stdout}");
+    assert!(!stdout.contains("== build"), "nothing is built: {stdout}");
 }

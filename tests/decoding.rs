@@ -859,3 +859,203 @@ fn seeking_rotated() {
 fn seeking_wrong_container_frame_count() {
     check_seeking("mpeg4_wrong_count.avi", "r3d", true);
 }
+
+// ---------------------------------------------------------------------------------------
+// Containers that lie, corrupt stretches, truncated JPEGs, odd file names.
+
+/// The hand-made files of `common` (absurd frame count, frame rate, timestamp gap).
+fn implausible_videos() -> PathBuf {
+    common::cached_fixture("implausible-v2", |dir| {
+        common::avi_declaring_absurd_frame_count(&dir.join("count_2e31.avi"));
+        common::avi_declaring_absurd_frame_rate(&dir.join("rate_1e-9.avi"));
+        common::mp4_with_timestamp_gap(&dir.join("gap.mp4"));
+    })
+}
+
+/// A declared frame count of 2^31 − 1 (30 real frames) used to size the sequential decode's
+/// keep mask and the sampler's index vector (10 GB, then SIGABRT): now the frames that exist
+/// are the video, and the warning says the count was implausible.
+#[test]
+fn absurd_declared_frame_count_uses_the_frames_that_exist() {
+    let path = implausible_videos().join("count_2e31.avi");
+    let clips = load_clips(&path, &Preset::video_resnet()).unwrap();
+    assert_eq!(clips.frames_decoded, 30);
+    assert_eq!(clips.clips.len(), 5);
+    assert_eq!(clips.tensor.size(), [5, 3, 16, 112, 112]);
+    assert!(
+        clips
+            .warnings
+            .iter()
+            .any(|w| w.contains("implausible frame count") && w.contains("2147483647")),
+        "{:?}",
+        clips.warnings
+    );
+    // The same clips as a full decode gives.
+    let p = Preset::video_resnet();
+    let full = clips_from_video(&decode_video(&path).unwrap(), &p).unwrap();
+    assert!(clips.tensor.equal(&full.tensor));
+}
+
+/// A frame rate of 1e-9 fps (AVI header) or ~1.5e-8 fps (an MP4 timestamp gap) asked the
+/// sampler for n·15/fps resampled indices (hundreds of gigabytes, SIGABRT): now an error
+/// naming the file and the implausible value, raised before the stream is decoded.
+#[test]
+fn implausible_frame_rate_is_an_error_naming_it() {
+    for (name, rate) in [("rate_1e-9.avi", "1.000e-9"), ("gap.mp4", "1.500e-8")] {
+        let path = implausible_videos().join(name);
+        let err = load_clips(&path, &Preset::video_resnet())
+            .unwrap_err()
+            .to_string();
+        println!("{name}: {err}");
+        assert!(
+            err.contains(name) && err.contains("implausible frame rate") && err.contains(rate),
+            "{err}"
+        );
+        // Decoding alone is fine: the frames exist; it is the sampling that has no meaning.
+        let video = decode_video(&path).unwrap();
+        assert_eq!(video.len(), 30, "{name}");
+        let err = windows_for(&video, &Preset::video_resnet()).unwrap_err();
+        assert!(err.to_string().contains("implausible frame rate"), "{err}");
+    }
+}
+
+/// Raw H.264 streams of 320x240 and 32x32 GOPs (a damaged sequence header in the middle of a
+/// stream decodes its GOP at a made-up size, exactly so), muxed into AVI without
+/// presentation timestamps: `odd` has one 32x32 GOP between 320x240 ones, `change` switches
+/// to 32x32 for good after 10 frames.
+fn size_stretch_videos() -> PathBuf {
+    common::cached_fixture("size-stretch-v1", |dir| {
+        let part = |name: &str, size: &str, frames: &str| {
+            let out = dir.join(name);
+            common::ffmpeg(&[
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc2=size={size}:rate=25"),
+                "-frames:v",
+                frames,
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                "-bf",
+                "0",
+                "-f",
+                "h264",
+                out.to_str().unwrap(),
+            ]);
+            std::fs::read(out).unwrap()
+        };
+        let (a, b, c) = (
+            part("a.h264", "320x240", "10"),
+            part("b.h264", "32x32", "10"),
+            part("c.h264", "320x240", "30"),
+        );
+        let d = part("d.h264", "32x32", "40");
+        for (name, stream) in [
+            ("odd", [a.clone(), b, c].concat()),
+            ("change", [a, d].concat()),
+        ] {
+            let raw = dir.join(format!("{name}.h264"));
+            std::fs::write(&raw, stream).unwrap();
+            common::ffmpeg(&[
+                "-framerate",
+                "25",
+                "-i",
+                raw.to_str().unwrap(),
+                "-c",
+                "copy",
+                dir.join(format!("{name}.avi")).to_str().unwrap(),
+            ]);
+        }
+    })
+}
+
+#[test]
+fn corrupt_stretch_at_another_size_is_skipped_with_a_warning() {
+    let path = size_stretch_videos().join("odd.avi");
+    let video = decode_video(&path).unwrap();
+    assert_eq!(video.len(), 40);
+    assert!(
+        video
+            .warnings()
+            .iter()
+            .any(|w| w.contains("skipped 10 corrupt frame(s)") && w.contains("32x32")),
+        "{:?}",
+        video.warnings()
+    );
+    let all: Vec<usize> = (0..video.len()).collect();
+    assert_eq!(video.rgb_frames(&all).unwrap().shape(), [40, 240, 320, 3]);
+    let clips = load_clips(&path, &Preset::video_resnet()).unwrap();
+    assert_eq!(clips.frames_decoded, 40);
+    assert!(clips.warnings.iter().any(|w| w.contains("corrupt")));
+    // A stream that stays at another size changed resolution: still refused, as before.
+    let err = decode_video(&size_stretch_videos().join("change.avi"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("change.avi") && err.contains("resolution changes mid-stream"),
+        "{err}"
+    );
+}
+
+#[test]
+fn truncated_jpeg_gets_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.jpg");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240",
+        "-frames:v",
+        "1",
+        "-q:v",
+        "3",
+        full.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&full).unwrap();
+    let cut = dir.path().join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(decode_video(&full).unwrap().warnings().is_empty());
+    let video = decode_video(&cut).unwrap();
+    assert_eq!(video.len(), 1);
+    assert!(
+        video
+            .warnings()
+            .iter()
+            .any(|w| w.contains("truncated JPEG")),
+        "{:?}",
+        video.warnings()
+    );
+    // Image mode passes it on (it becomes a note of the report).
+    let preset = Preset::imagenet(256, 224, gradtrust_video::preset::Interpolation::Bilinear);
+    let image = gradtrust_video::images::load_image(&cut, &preset).unwrap();
+    assert!(image.warnings.iter().any(|w| w.contains("truncated JPEG")));
+}
+
+#[test]
+fn percent_and_glob_characters_in_a_file_name_are_that_file() {
+    use gradtrust_video::decode::{media_kind, MediaKind};
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["shot%d.png", "shot%03d.png", "shot*.png", "100%.png"] {
+        let path = dir.path().join(name);
+        common::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x48",
+            "-frames:v",
+            "1",
+            "-update",
+            "1",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(media_kind(&path).unwrap(), MediaKind::Image, "{name}");
+        let video = decode_video(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(video.len(), 1, "{name}");
+    }
+    let odd = dir.path().join("clip%d.mp4");
+    std::fs::copy(video("h264_short_0.5s.mp4"), &odd).unwrap();
+    assert_eq!(decode_video(&odd).unwrap().len(), 15);
+}

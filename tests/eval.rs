@@ -1268,3 +1268,465 @@ fn three_runs_give_table_one_in_three_forms() {
         assert!(row.contains("**"), "{row}");
     }
 }
+
+/// The section of report.md about `model` (from its `## ` heading to the next one).
+fn md_section<'a>(report: &'a str, model: &str) -> &'a str {
+    let head = format!("\n## {}\n", model.replace('_', "\\_"));
+    let start = report
+        .find(&head)
+        .unwrap_or_else(|| panic!("no section {head:?}"));
+    let rest = &report[start + head.len()..];
+    &rest[..rest.find("\n## ").unwrap_or(rest.len())]
+}
+
+/// report.md per run: the classes each score separates worst (lowest per-class AUROC of the
+/// classes with both outcomes, recomputed here from the rows), the most frequent confusions
+/// with names and counts, and the provenance block (or "no provenance file"); metrics.json
+/// carries the provenance.
+#[test]
+fn report_md_has_per_class_confusions_and_provenance() {
+    use gradtrust_video::results::Provenance;
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("r3d_18.csv");
+    let b = dir.path().join("mc3_18.csv");
+    let rows_a = results_rows("r3d_18", 160, 0.55, 41);
+    write_csv(&a, &rows_a);
+    write_csv(&b, &results_rows("mc3_18", 80, 0.6, 42));
+    let provenance = Provenance {
+        tool: "gradtrust-video 9.9.9".into(),
+        model: "mc3_18".into(),
+        weights_file: "mc3_18-a90a0ba3.pth".into(),
+        weights_sha256: "a90a0ba3".repeat(8),
+        labels: "Kinetics-400 (built in)".into(),
+        labels_sha256: None,
+        preset: "Preset { clip_len: 16, frame_rate: 15 }".into(),
+        clips_per_video: 3,
+        scores: vec!["gradtrust".into(), "softmax".into()],
+        score_options: "odin_temperature=100 mc_passes=10".into(),
+        seed: 7,
+        list_file: "validate.csv".into(),
+        list_sha256: "5e".repeat(32),
+        limit: Some(100),
+        shard: Some("2/4".into()),
+        columns: gradtrust_video::results::columns(
+            &[
+                gradtrust_video::scores::ScoreName::GradTrust,
+                gradtrust_video::scores::ScoreName::Softmax,
+            ],
+            true,
+        ),
+    };
+    provenance.write(&b).unwrap();
+    let out = dir.path().join("o");
+    eval::run(&EvalOptions {
+        bootstrap: bootstrap(0, 0),
+        ..opts(vec![a.clone(), b.clone()], Some(&out))
+    })
+    .unwrap();
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+
+    // Per class, recomputed from run a's evaluated video rows.
+    let col = |k: &str| HEADER.iter().position(|h| *h == k).unwrap();
+    let evaluated: Vec<&Vec<String>> = rows_a
+        .iter()
+        .filter(|r| {
+            r[col("level")] == "video" && r[col("status")] == "ok" && !r[col("correct")].is_empty()
+        })
+        .collect();
+    let name = |i: usize| format!("{} ({i})", LABELS[i]);
+    let section = md_section(&report, "r3d_18");
+    let per_class = &section[section.find("### Per class").expect("per-class section")..];
+    assert!(
+        per_class.contains("4 classes among the evaluated rows; 4 of them have both"),
+        "{per_class}"
+    );
+    for score in SCORES {
+        // (AUROC, class, rows, accuracy) of every class with both outcomes.
+        let mut classes: Vec<(f64, usize, usize, f64)> = (0..4)
+            .filter_map(|c| {
+                let (mut s, mut k) = (Vec::new(), Vec::new());
+                let mut n = 0;
+                let mut right = 0;
+                for r in evaluated
+                    .iter()
+                    .filter(|r| r[col("label_index")] == c.to_string())
+                {
+                    n += 1;
+                    right += usize::from(r[col("correct")] == "true");
+                    if let Ok(v) = r[col(score)].parse::<f64>() {
+                        s.push(v);
+                        k.push(r[col("correct")] == "true");
+                    }
+                }
+                let auroc = DetectionMetrics::compute(&s, &k).auroc?;
+                Some((auroc, c, n, right as f64 / n as f64))
+            })
+            .collect();
+        classes.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        let want: Vec<String> = classes
+            .iter()
+            .take(3)
+            .map(|(auroc, c, n, acc)| {
+                format!("{}: {auroc:.4} ({n} rows, {:.1}%)", name(*c), 100.0 * acc)
+            })
+            .collect();
+        let line = format!("| {} | {} |", score.replace('_', "\\_"), want.join("; "));
+        assert!(per_class.contains(&line), "{score}: {line}\n{per_class}");
+    }
+    // Confusions: (true, predicted) pairs by count, most frequent first.
+    let mut pairs = std::collections::BTreeMap::<(usize, usize), usize>::new();
+    let mut class_rows = [0usize; 4];
+    for r in &evaluated {
+        let t: usize = r[col("label_index")].parse().unwrap();
+        class_rows[t] += 1;
+        if r[col("correct")] == "false" {
+            *pairs
+                .entry((t, r[col("pred_index")].parse().unwrap()))
+                .or_default() += 1;
+        }
+    }
+    let mut pairs: Vec<((usize, usize), usize)> = pairs.into_iter().collect();
+    pairs.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    let table: Vec<&str> = per_class
+        .lines()
+        .skip_while(|l| !l.starts_with("| true class | predicted class | count |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
+        .collect();
+    assert_eq!(table.len(), pairs.len().min(10), "{per_class}");
+    for (line, ((t, p), n)) in table.iter().zip(&pairs) {
+        assert_eq!(
+            *line,
+            format!(
+                "| {} | {} | {n} | {n}/{} |",
+                name(*t),
+                name(*p),
+                class_rows[*t]
+            )
+        );
+    }
+
+    // Provenance: none beside a, the recorded run beside b.
+    let prov_a = &section[section.find("### Provenance").expect("provenance section")..];
+    assert!(
+        prov_a.contains("No provenance file (`") && prov_a.contains("r3d_18.csv.provenance.json"),
+        "{prov_a}"
+    );
+    let section = md_section(&report, "mc3_18");
+    let prov_b = &section[section.find("### Provenance").expect("provenance section")..];
+    for want in [
+        "| tool | gradtrust-video 9.9.9 |".to_string(),
+        format!(
+            "| weights | `mc3_18-a90a0ba3.pth` (SHA-256 `{}`) |",
+            "a90a0ba3".repeat(8)
+        ),
+        "| labels | Kinetics-400 (built in) |".to_string(),
+        "| preset | `Preset { clip_len: 16, frame_rate: 15 }` |".to_string(),
+        "| clips per video | 3 |".to_string(),
+        "| scores | gradtrust, softmax |".to_string(),
+        "| score options | `odin_temperature=100 mc_passes=10` |".to_string(),
+        "| seed | 7 |".to_string(),
+        format!(
+            "| list | `validate.csv` (SHA-256 `{}`), its first 100 entries |",
+            "5e".repeat(32)
+        ),
+        "| shard | 2/4 |".to_string(),
+        "| logits column | yes (`batch --logits`) |".to_string(),
+    ] {
+        assert!(prov_b.contains(&want), "{want}\n{prov_b}");
+    }
+    let json = read_json(&out.join("metrics.json"));
+    assert_eq!(json["models"][0]["provenance"], Value::Null);
+    let p = &json["models"][1]["provenance"];
+    assert_eq!(p["weights_sha256"], "a90a0ba3".repeat(8));
+    assert_eq!(p["shard"], "2/4");
+    assert_eq!(p["list_sha256"], "5e".repeat(32));
+    assert_eq!(
+        serde_json::from_value::<Provenance>(p.clone()).unwrap(),
+        provenance,
+        "metrics.json carries the whole provenance"
+    );
+}
+
+/// `scores` chooses what is measured, tabled and plotted; calibration still uses the
+/// softmax column; a chosen score no file has is an error naming it; on the command line an
+/// unknown name is a flag error (exit 2).
+#[test]
+fn eval_scores_choose_what_is_plotted_and_tabled() {
+    use gradtrust_video::scores::ScoreName;
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("r3d_18.csv");
+    write_csv(&a, &results_rows("r3d_18", 90, 0.6, 51));
+    let out = dir.path().join("o");
+    let chosen = |scores: Vec<ScoreName>, out: &Path| {
+        eval::run(&EvalOptions {
+            bootstrap: bootstrap(0, 0),
+            scores: Some(scores),
+            ..opts(vec![a.clone()], Some(out))
+        })
+    };
+    chosen(vec![ScoreName::Energy, ScoreName::GradTrust], &out).unwrap();
+    let json = read_json(&out.join("metrics.json"));
+    let names: Vec<&str> = json["models"][0]["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["score"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gradtrust", "energy"], "the project's score order");
+    assert!(
+        json["models"][0]["calibration"]["ece"].is_number(),
+        "calibration does not depend on the scores chosen"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("| model | gradtrust | energy |"),
+        "{report}"
+    );
+    assert!(!report.contains("| softmax |"), "{report}");
+    let per_class = std::fs::read_to_string(out.join("per_class.csv")).unwrap();
+    let header = per_class.lines().next().unwrap();
+    assert!(
+        header.ends_with("gradtrust_auroc,gradtrust_aurc,energy_auroc,energy_aurc"),
+        "{header}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+    assert!(out.join("r3d_18_risk_coverage.svg").is_file());
+    assert!(
+        !out.join("r3d_18_scatter.svg").exists(),
+        "softmax not chosen: no GradTrust-vs-softmax scatter"
+    );
+    let svg = std::fs::read_to_string(out.join("r3d_18_histograms.svg")).unwrap();
+    assert!(
+        svg.contains("energy") && !svg.contains("mc_dropout") && !svg.contains("margin"),
+        "only the chosen scores are drawn"
+    );
+    let out2 = dir.path().join("o2");
+    chosen(vec![ScoreName::GradTrust, ScoreName::Softmax], &out2).unwrap();
+    assert!(out2.join("r3d_18_scatter.svg").is_file());
+
+    let err = chosen(vec![ScoreName::GradTrust, ScoreName::PurviewFinal], &out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("purview_final") && err.contains("in none of the results files"),
+        "{err}"
+    );
+
+    // The command line: a comma list; an unknown name is a flag error.
+    let cli = |scores: &str| {
+        std::process::Command::new(common::bin())
+            .arg("eval")
+            .arg(&a)
+            .args(["--bootstrap", "0", "--scores", scores])
+            .output()
+            .unwrap()
+    };
+    let ok = cli("gradtrust,energy");
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        text.contains("  gradtrust") && text.contains("  energy") && !text.contains("  margin"),
+        "{text}"
+    );
+    let bad = cli("gradtrust,trust");
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("--scores") && err.contains("\"trust\""),
+        "{err}"
+    );
+}
+
+/// Rows as batch makes them (`results::video_rows` from reports with f32 logits), written by
+/// the results writer with the logits column in CSV and JSON Lines: `prob_label` is the
+/// softmax of the row's logits cell, and eval's NLL, Brier and temperature scaling are those
+/// of the logits.
+#[test]
+fn rows_with_logits_give_nll_brier_and_temperature() {
+    use gradtrust_video::models::InputKind;
+    use gradtrust_video::prediction::Ranked;
+    use gradtrust_video::results::{self, ResultsWriter, VideoInfo, WriteMode};
+    use gradtrust_video::scores::{SampleScores, ScoreName};
+    use gradtrust_video::scoring::{ClipReport, Level as Sample, VideoReport};
+
+    let classes = 5;
+    let mut rng = Rng(61);
+    let level = |z: &[f32]| {
+        let z64: Vec<f64> = z.iter().map(|&v| f64::from(v)).collect();
+        let p = softmax(&z64);
+        let mut order: Vec<usize> = (0..classes).collect();
+        order.sort_by(|&x, &y| p[y].total_cmp(&p[x]));
+        Sample {
+            top5: order
+                .iter()
+                .map(|&i| Ranked {
+                    index: i,
+                    prob: p[i],
+                })
+                .collect(),
+            scores: SampleScores::from_values([(ScoreName::Softmax, Some(p[order[0]]))]),
+            logits: z.to_vec(),
+        }
+    };
+    let mut videos = Vec::new();
+    for v in 0..240 {
+        // Overconfident: the labels follow a flatter distribution than the logits.
+        let base: Vec<f64> = (0..classes).map(|_| 1.2 * rng.normal()).collect();
+        let p = softmax(&base);
+        let r = rng.uniform();
+        let mut acc = 0.0;
+        let y = p
+            .iter()
+            .position(|&q| {
+                acc += q;
+                r < acc
+            })
+            .unwrap_or(classes - 1);
+        let clips: Vec<Vec<f32>> = (0..2)
+            .map(|_| {
+                base.iter()
+                    .map(|b| (3.0 * b + 0.3 * rng.normal()) as f32)
+                    .collect()
+            })
+            .collect();
+        let mean: Vec<f32> = (0..classes)
+            .map(|c| (clips[0][c] + clips[1][c]) / 2.0)
+            .collect();
+        let info = VideoInfo {
+            id: format!("v{v:03}"),
+            path: format!("v{v:03}.mp4"),
+            model: "r3d_18".into(),
+            label_index: Some(y),
+            label: Some(format!("class_{y}")),
+        };
+        let report = VideoReport {
+            model: "r3d_18".into(),
+            kind: InputKind::Video,
+            path: PathBuf::from(&info.path),
+            frames_decoded: 32,
+            fps: 25.0,
+            video: level(&mean),
+            video_top5_softmax_sum: level(&mean).top5,
+            clips: clips
+                .iter()
+                .enumerate()
+                .map(|(k, z)| ClipReport {
+                    index: k,
+                    window: k,
+                    secs: [0.0, 0.6],
+                    frames: [16 * k, 16 * k + 15],
+                    padded: false,
+                    level: level(z),
+                })
+                .collect(),
+            notes: Vec::new(),
+        };
+        videos.push((info, report, mean, y));
+    }
+    let scores = [ScoreName::Softmax];
+    let labels = gradtrust_video::labels::Labels::generic(classes);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["rows.csv", "rows.jsonl"] {
+        let path = dir.path().join(name);
+        let provenance = results::Provenance {
+            tool: "t".into(),
+            model: "r3d_18".into(),
+            weights_file: "w.pth".into(),
+            weights_sha256: "00".repeat(32),
+            labels: "generic".into(),
+            labels_sha256: None,
+            preset: "p".into(),
+            clips_per_video: 2,
+            scores: vec!["softmax".into()],
+            score_options: "o".into(),
+            seed: 0,
+            list_file: "l.csv".into(),
+            list_sha256: "00".repeat(32),
+            limit: None,
+            shard: None,
+            columns: results::columns(&scores, true),
+        };
+        let (mut w, _) =
+            ResultsWriter::open(&path, &provenance, &labels, WriteMode::Create).unwrap();
+        for (info, report, _, _) in &videos {
+            w.write_video(&results::video_rows(info, report, &scores, 0.5))
+                .unwrap();
+        }
+        drop(w);
+
+        // Every row: prob_label = softmax(logits cell)[label], to the last bits.
+        for level in [Level::Clip, Level::Video] {
+            let f = gradtrust_video::results::samples::read(&path, level).unwrap();
+            assert_eq!(
+                f.samples.len(),
+                if level == Level::Video { 240 } else { 480 }
+            );
+            for s in &f.samples {
+                let z = s.logits.as_ref().expect("a logits cell");
+                assert_eq!(z.len(), classes);
+                let want = softmax(z)[s.label.unwrap()];
+                let got = s.prob_label.expect("a prob_label cell");
+                assert!(
+                    (got - want).abs() <= 1e-15,
+                    "{name} {}: {got} vs {want}",
+                    s.id
+                );
+            }
+        }
+
+        let out = dir.path().join(format!("o-{name}"));
+        let text = eval::run(&EvalOptions {
+            bootstrap: bootstrap(0, 0),
+            fit_temperature: true,
+            ..opts(vec![path.clone()], Some(&out))
+        })
+        .unwrap();
+        assert!(text.contains("temperature scaling: T = "), "{text}");
+        let json = read_json(&out.join("metrics.json"));
+        let c = &json["models"][0]["calibration"];
+        // NLL and Brier of the video rows: the clip-averaged logits, as f32.
+        let (mut nll, mut brier) = (0.0, 0.0);
+        for (_, _, mean, y) in &videos {
+            let p = softmax(&mean.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+            nll -= p[*y].ln();
+            brier += p
+                .iter()
+                .enumerate()
+                .map(|(c, q)| (q - f64::from(u8::from(c == *y))).powi(2))
+                .sum::<f64>();
+        }
+        let n = videos.len() as f64;
+        let (nll, brier) = (nll / n, brier / n);
+        let got_nll = c["nll"].as_f64().expect("NLL filled");
+        let got_brier = c["brier"].as_f64().expect("Brier filled");
+        assert!(
+            (got_nll - nll).abs() <= 1e-6 * nll,
+            "{name}: NLL {got_nll} vs {nll}"
+        );
+        assert!(
+            (got_brier - brier).abs() <= 1e-6 * brier,
+            "{name}: Brier {got_brier} vs {brier}"
+        );
+        let t = &c["temperature"];
+        let temperature = t["temperature"].as_f64().expect("a temperature");
+        assert!(
+            temperature > 1.5,
+            "{name}: overconfident logits, T = {temperature}"
+        );
+        assert!(
+            t["after"]["nll"].as_f64().unwrap() < t["before"]["nll"].as_f64().unwrap(),
+            "{name}: {t}"
+        );
+    }
+}

@@ -137,15 +137,15 @@ fn every_score_runs(name: &str, dir: &Path, model: &Model) {
         .iter()
         .chain(scored.videos.iter().map(|(_, s)| s));
     for scores in rows {
-        for (score, value) in &scores.values {
+        for (score, value) in scores.values() {
             let v =
-                value.unwrap_or_else(|| panic!("{name}: {score:?} missing ({:?})", scores.notes));
+                value.unwrap_or_else(|| panic!("{name}: {score:?} missing ({:?})", scores.notes()));
             assert!(v.is_finite(), "{name}: {score:?} = {v}");
         }
     }
     eprintln!(
         "{name}: {} scores finite in {:.1} s",
-        scored.clips[0].values.len(),
+        scored.clips[0].len(),
         start.elapsed().as_secs_f64()
     );
 }

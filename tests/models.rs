@@ -93,7 +93,7 @@ fn scores_parity(name: &str) {
     let auto = gradtrust_autograd(&model.classifier(), &features).unwrap();
     for (i, sample) in rust.iter().enumerate() {
         let want = &scores["samples"][i];
-        for (score, value) in &sample.values {
+        for (score, value) in sample.values() {
             let w = want[score.as_str()].as_f64().unwrap();
             let g = value.unwrap();
             assert!(
@@ -135,7 +135,7 @@ fn scores_parity(name: &str) {
         want("video_top5_sum_softmax")
     );
     let video = fast_scores(&zv, &hv).unwrap().remove(0);
-    for (score, value) in &video.values {
+    for (score, value) in video.values() {
         let w = scores["video"][score.as_str()].as_f64().unwrap();
         assert!(
             close(value.unwrap(), w, 1e-4),
@@ -236,8 +236,8 @@ fn batch_of_four_equals_one_at_a_time() {
         let one = tch::no_grad(|| model.forward(&four.narrow(0, i, 1))).unwrap();
         assert!(rel_err(&batch.logits.narrow(0, i, 1), &one.logits) <= 1e-5);
         let s = fast_scores(&one.logits, &one.features).unwrap().remove(0);
-        for (score, v) in &s.values {
-            let b = batch_scores[i as usize].get(*score).unwrap();
+        for (score, v) in s.values() {
+            let b = batch_scores[i as usize].get(score).unwrap();
             assert!(close(b, v.unwrap(), 1e-4), "{score}: {b} vs {v:?}");
         }
     }
@@ -252,4 +252,47 @@ fn wrong_input_shape_is_an_error_not_a_panic() {
         err.contains("r3d_18") && err.contains("[1, 4, 8, 32, 32]"),
         "{err}"
     );
+}
+
+fn load_r3d_18(weights: PathBuf) -> Result<Model, Error> {
+    let request = models::ModelRequest {
+        arch: models::Arch::Registry(models::spec("r3d_18").unwrap()),
+        weights,
+        weights_key: None,
+        labels: None,
+    };
+    Model::load(&request, Device::Cpu)
+}
+
+/// A NaN in `fc.bias` (every key and shape right, legacy format) used to load and give an
+/// arbitrary top-5 with rows marked ok; it is refused, naming the file and the tensor.
+#[test]
+fn nan_in_a_bias_is_refused() {
+    let file = common::weight_variants().join("nan_bias.pth");
+    let err = load_r3d_18(file).err().expect("NaN weights loaded");
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Weights { .. }), "{msg}");
+    assert!(
+        msg.contains("nan_bias.pth")
+            && msg.contains("non-finite values in fc.bias (1 NaN, 0 infinite, of 400 values)"),
+        "{msg}"
+    );
+}
+
+/// int64 tensors where float parameters belong used to be cast silently; both are listed.
+#[test]
+fn int64_tensors_are_refused() {
+    let file = common::weight_variants().join("int64.pth");
+    let err = load_r3d_18(file).err().expect("int64 weights loaded");
+    let msg = err.to_string();
+    assert!(matches!(err, Error::WeightsMismatch { .. }), "{msg}");
+    for key in ["fc.weight", "layer1.0.conv1.0.weight"] {
+        assert!(
+            msg.contains(&format!(
+                "dtype mismatch for {key}: model Float, file Int64 (a non-float tensor where a float parameter belongs)"
+            )),
+            "{msg}"
+        );
+    }
+    assert!(msg.contains("int64.pth") && msg.contains("r3d_18"), "{msg}");
 }

@@ -48,13 +48,15 @@ fn parity(name: &str, files: &[&str]) {
         // head = Sequential(Dropout(0.5), Linear(768, 400)) on the class token.
         assert_eq!(model.head_dropout(), Some(0.5));
         assert_eq!(got.head_input.size(), got.features.size());
-        let plain = tch::no_grad(|| model.head(&got.head_input, false)).unwrap();
+        let plain = tch::no_grad(|| model.head(&got.head_input, None)).unwrap();
         let e = rel_err(&plain, &got.logits);
         assert!(
             e <= 1e-6,
             "{name}: head without dropout differs from logits: {e}"
         );
-        let dropped = tch::no_grad(|| model.head(&got.head_input, true)).unwrap();
+        let rows = got.head_input.size()[0] as usize;
+        let mut masks = gradtrust_video::models::dropout::DropoutMasks::new(&vec![0; rows], 1);
+        let dropped = tch::no_grad(|| model.head(&got.head_input, Some(&mut masks))).unwrap();
         let diff = rel_err(&dropped, &got.logits);
         assert!(
             diff > 1e-3,
@@ -124,7 +126,7 @@ fn scores_closed_form_equals_autograd_and_reference() {
                 "{name}: closed {closed} full {full}"
             );
             eprintln!("{name}: gradtrust closed {closed:.6} autograd {a:.6} full-model {full:.6}");
-            for (score, value) in &sample.values {
+            for (score, value) in sample.values() {
                 let w = want[score.as_str()].as_f64().unwrap();
                 let g = value.unwrap();
                 assert!(close(g, w, 1e-4), "{name} {score}: rust {g} python {w}");

@@ -89,7 +89,8 @@ fn s3d_parity_at_minimum_size() {
     // The head starts from the pooled map before dropout: [B, 1024, 1, 1, 1] here.
     assert_eq!(fwd.head_input.size(), [2, 1024, 1, 1, 1]);
     assert_eq!(model.head_dropout(), Some(0.2));
-    let dropped = tch::no_grad(|| model.head(&fwd.head_input, true)).unwrap();
+    let mut masks = gradtrust_video::models::dropout::DropoutMasks::new(&[0, 1], 1);
+    let dropped = tch::no_grad(|| model.head(&fwd.head_input, Some(&mut masks))).unwrap();
     assert_eq!(dropped.size(), [2, 400]);
     assert!(
         rel_err(&dropped, &fwd.logits) > 1e-3,

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{cached_fixture, read_json, read_npy, rel_err, run_python};
+use common::{read_json, read_npy, rel_err};
 use gradtrust_video::labels::Labels;
 use gradtrust_video::models::{self, Arch, Model, ModelRequest};
 use gradtrust_video::scores::closed_form::fast_scores;
@@ -14,26 +14,9 @@ use gradtrust_video::scores::engine::score_batch;
 use gradtrust_video::scores::{SampleScores, ScoreName, ScoreOptions, ScoreSet};
 use tch::{Device, Tensor};
 
-/// A fixture of own_model_fixture.py, cached under a key that includes the content of the
-/// generator and the scripts it imports (a changed generator regenerates).
+/// A fixture of own_model_fixture.py ([`common::own_model_fixture`]).
 fn fixture(args: &[&str]) -> PathBuf {
-    let mut hash: u64 = 0xcbf29ce484222325;
-    for script in [
-        "own_model_fixture.py",
-        "model_fixture.py",
-        "scores_reference.py",
-        "suite_reference.py",
-    ] {
-        for b in std::fs::read(common::repo().join("tests/py").join(script)).unwrap() {
-            hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
-        }
-    }
-    let key = format!("own-{}-{hash:016x}", args.join("_").replace("--", ""));
-    cached_fixture(&key, |dir| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--out", dir.to_str().unwrap()]);
-        run_python("own_model_fixture.py", &all);
-    })
+    common::own_model_fixture(args)
 }
 
 fn request(arch: Arch, weights: PathBuf) -> ModelRequest {
@@ -82,7 +65,7 @@ fn scores_agree(what: &str, got: &SampleScores, want: &serde_json::Value) {
                 "{what} {name}: rust {g} python {w}"
             ),
             (None, None) => {}
-            (g, w) => panic!("{what} {name}: rust {g:?} python {w:?} ({:?})", got.notes),
+            (g, w) => panic!("{what} {name}: rust {g:?} python {w:?} ({:?})", got.notes()),
         }
     }
 }
@@ -151,13 +134,26 @@ fn finetuned(name: &str, classes: usize, size: &str) {
         .unwrap()
         .into_iter()
         .chain(fast_scores(&video_logits, &video_features).unwrap());
+    // Without head dropout MC-Dropout is a function of the logits alone, as ill-conditioned
+    // for a confident prediction as DOCTOR: compared on the reference's logits too.
+    let mean_probs = |z: &Tensor| {
+        gradtrust_video::scores::mc_dropout::score_of_mean_probs(&z.softmax(1, tch::Kind::Double))
+            .unwrap()
+    };
+    let no_dropout = model.head_dropout().is_none();
+    let mc = mean_probs(&want_logits)
+        .into_iter()
+        .chain(mean_probs(&video_logits));
     let engine = scored
         .clips
         .iter_mut()
         .chain(std::iter::once(&mut scored.videos[0].1));
-    for (s, closed) in engine.zip(on_reference) {
-        for (score, value) in closed.values {
+    for ((s, closed), mc) in engine.zip(on_reference).zip(mc) {
+        for (score, value) in closed.values() {
             s.set(score, value, "");
+        }
+        if no_dropout {
+            s.set(ScoreName::McDropout, Some(mc), "");
         }
     }
     for (i, s) in scored.clips.iter().enumerate() {
@@ -276,10 +272,10 @@ fn traced_mc3_18_equals_the_native_model() {
                 let (gv, wv) = (g.get(name), w.get(name).unwrap());
                 if name == ScoreName::McDropout {
                     assert_eq!(gv, None, "{file}");
-                    assert!(g.notes.iter().any(|n| n.starts_with("mc_dropout:")));
+                    assert!(g.notes().iter().any(|n| n.starts_with("mc_dropout:")));
                     continue;
                 }
-                let gv = gv.unwrap_or_else(|| panic!("{file} {i} {name}: {:?}", g.notes));
+                let gv = gv.unwrap_or_else(|| panic!("{file} {i} {name}: {:?}", g.notes()));
                 let ok = if name == ScoreName::Odin {
                     (gv - wv).abs() <= 1e-4
                 } else {
@@ -288,11 +284,11 @@ fn traced_mc3_18_equals_the_native_model() {
                 assert!(ok, "{file} sample {i} {name}: scripted {gv} native {wv}");
             }
             assert!(
-                g.notes
+                g.notes()
                     .iter()
                     .any(|n| n.starts_with("gradtrust:") && n.contains(path_note)),
                 "{file}: {:?}",
-                g.notes
+                g.notes()
             );
         }
     }
@@ -418,6 +414,37 @@ fn label_files_flow_through_score_batch_and_eval() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(table.contains("gradtrust"), "{table}");
+    // per_class.csv names the classes as the rows do, or as `eval --labels` does.
+    let per_class = std::fs::read_to_string(report.join("per_class.csv")).unwrap();
+    assert!(per_class.contains(",3,action 3,"), "{per_class}");
+    assert!(per_class.contains(",100,action 100,"), "{per_class}");
+    let renamed = tmp.path().join("renamed.txt");
+    let names: String = (0..101).map(|i| format!("renamed {i}\n")).collect();
+    std::fs::write(&renamed, names).unwrap();
+    let (code, _, err) = run(&[
+        "eval",
+        out.to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+        "--labels",
+        renamed.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let per_class = std::fs::read_to_string(report.join("per_class.csv")).unwrap();
+    assert!(per_class.contains(",3,renamed 3,"), "{per_class}");
+    let short = tmp.path().join("short.txt");
+    std::fs::write(&short, "a\nb\nc\n").unwrap();
+    let (code, _, err) = run(&[
+        "eval",
+        out.to_str().unwrap(),
+        "--labels",
+        short.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("class index 100") && err.contains("short.txt has 3 class names"),
+        "{err}"
+    );
 
     // Bad label files: a count mismatch, a repeated name, a blank line in the middle.
     let bad = |name: &str, text: &str| {

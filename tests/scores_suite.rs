@@ -6,9 +6,13 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{cached_fixture, read_json, read_npy, run_python};
+use gradtrust_video::models::dropout::DropoutMasks;
 use gradtrust_video::models::Model;
 use gradtrust_video::scores::engine::score_batch;
-use gradtrust_video::scores::{GradTrustMethod, ScoreName, ScoreOptions, ScoreSet};
+use gradtrust_video::scores::engine::score_samples;
+use gradtrust_video::scores::{
+    GradTrustMethod, SampleIds, SampleScores, ScoreName, ScoreOptions, ScoreSet,
+};
 use tch::Tensor;
 
 /// (model, batch, frames, size) of the fixture each family's suite parity runs on.
@@ -193,10 +197,10 @@ fn assert_same_scores(
     b: &gradtrust_video::scores::SampleScores,
     what: &str,
 ) {
-    assert_eq!(a.values.len(), b.values.len(), "{what}");
-    for ((name, x), (_, y)) in a.values.iter().zip(&b.values) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for ((name, x), (_, y)) in a.values().into_iter().zip(b.values()) {
         let (x, y) = (x.unwrap(), y.unwrap());
-        let tol = if *name == ScoreName::Odin { 1e-6 } else { 1e-4 };
+        let tol = if name == ScoreName::Odin { 1e-6 } else { 1e-4 };
         assert!(
             (x - y).abs() <= tol * y.abs().max(1e-3),
             "{what} {name}: batched {x} vs alone {y}"
@@ -267,7 +271,7 @@ fn requested_set_is_what_comes_out() {
         .iter()
         .chain(std::iter::once(&scored.videos[0].1))
     {
-        let names: Vec<ScoreName> = s.values.iter().map(|(n, _)| *n).collect();
+        let names: Vec<ScoreName> = s.values().iter().map(|(n, _)| *n).collect();
         assert_eq!(names, vec![ScoreName::Softmax, ScoreName::Odin]);
     }
     assert!("fast,odin".parse::<ScoreSet>().is_err());
@@ -303,12 +307,12 @@ fn every_score_runs_on_the_other_models() {
             .iter()
             .chain(scored.videos.iter().map(|(_, s)| s))
         {
-            assert_eq!(s.values.len(), 12, "{name}");
-            for (score, v) in &s.values {
+            assert_eq!(s.len(), ScoreName::ALL.len(), "{name}");
+            for (score, v) in s.values() {
                 assert!(
                     v.is_some_and(f64::is_finite),
                     "{name} {score}: {v:?} {:?}",
-                    s.notes
+                    s.notes()
                 );
             }
         }
@@ -316,9 +320,10 @@ fn every_score_runs_on_the_other_models() {
 }
 
 /// MC-Dropout on a real dropout head (MViT v2: Dropout(0.5) → Linear): the passes must
-/// apply dropout, at the head's input, with inverted scaling. Over many passes the mean
-/// logit converges to the dropout-free logit and the variance to the analytic
-/// `p/(1−p) Σ_d W_cd² h_d²`; the same seed gives the same score.
+/// apply dropout, at the head's input, with inverted scaling. Over many passes (masks from
+/// one sample's own generator, as MC-Dropout draws them) the mean logit converges to the
+/// dropout-free logit and the variance to the analytic `p/(1−p) Σ_d W_cd² h_d²`; the same
+/// seed gives the same score.
 #[test]
 fn mc_dropout_applies_the_head_dropout_correctly() {
     let dir = common::model_fixture("mvit_v2_s", 1, 16, 224);
@@ -328,15 +333,9 @@ fn mc_dropout_applies_the_head_dropout_correctly() {
     let h = read_npy(&dir.join("features.npy"));
     let logits = read_npy(&dir.join("logits.npy"));
     let passes = 4000;
-    tch::manual_seed(7);
-    let draws = tch::no_grad(|| {
-        Tensor::cat(
-            &(0..passes)
-                .map(|_| model.head(&h, true).unwrap())
-                .collect::<Vec<_>>(),
-            0,
-        )
-    });
+    let many = h.expand([passes, h.size()[1]], false).contiguous();
+    let mut masks = DropoutMasks::new(&[7], passes as usize);
+    let draws = tch::no_grad(|| model.head(&many, Some(&mut masks)).unwrap());
     let w = model.classifier().weight;
     let analytic_var =
         (w.square() * h.square()).sum_dim_intlist(1, false, tch::Kind::Float) * (p / (1.0 - p));
@@ -355,7 +354,8 @@ fn mc_dropout_applies_the_head_dropout_correctly() {
     assert!((ratio - 1.0).abs() < 0.03, "variance ratio {ratio}");
 
     let score = |seed| {
-        gradtrust_video::scores::mc_dropout::mc_dropout(&model, &h, &logits, 10, seed).unwrap()[0]
+        gradtrust_video::scores::mc_dropout::mc_dropout(&model, &h, &logits, 10, &[seed]).unwrap()
+            [0]
     };
     let (a, b, c) = (score(3), score(3), score(4));
     assert_eq!(a, b, "same seed, same value");
@@ -365,4 +365,182 @@ fn mc_dropout_applies_the_head_dropout_correctly() {
     )
     .unwrap()[0];
     assert_ne!(a, deterministic, "dropout must change the passes");
+}
+
+/// MC-Dropout's masks follow each sample's identity and `--seed`, nothing else: on S3D's
+/// dropout head (p = 0.2) a clip scores the same alone, in a batch with another video, and
+/// on a second model (another stage) scoring at the same time in another thread; the same
+/// clips under another name, or another seed, draw other masks.
+#[test]
+fn mc_dropout_is_the_same_alone_in_a_batch_and_on_another_stage() {
+    let dir = common::model_fixture("s3d", 2, 13, 209);
+    let input = read_npy(&dir.join("input.npy"));
+    let set: ScoreSet = "mc_dropout".parse().unwrap();
+    let opts = ScoreOptions::default();
+    let mc = |s: &SampleScores| s.get(ScoreName::McDropout).unwrap();
+    let model = loaded_from(&dir, "s3d");
+    assert_eq!(model.head_dropout(), Some(0.2));
+    // a.mp4 alone (2 clips and its video).
+    fn alone(model: &gradtrust_video::models::Model, input: &Tensor, seed: u64) -> Vec<f64> {
+        let ids = SampleIds::named([("a.mp4", 2)]);
+        let opts = ScoreOptions {
+            seed,
+            ..ScoreOptions::default()
+        };
+        let set: ScoreSet = "mc_dropout".parse().unwrap();
+        let s = score_samples(model, input, &[0..2], &ids, &set, &opts).unwrap();
+        let mc = |s: &SampleScores| s.get(ScoreName::McDropout).unwrap();
+        let mut v: Vec<f64> = s.clips.iter().map(mc).collect();
+        v.push(mc(&s.videos[0].1));
+        v
+    }
+    let want = alone(&model, &input, 0);
+    // In a batch after the same clips under another name (b.mp4 first, a.mp4 second).
+    let four = Tensor::cat(&[&input, &input], 0);
+    let ids = SampleIds::named([("b.mp4", 2), ("a.mp4", 2)]);
+    let batch = score_samples(&model, &four, &[0..2, 2..4], &ids, &set, &opts).unwrap();
+    let in_batch = [
+        mc(&batch.clips[2]),
+        mc(&batch.clips[3]),
+        mc(&batch.videos[1].1),
+    ];
+    let other_name = [
+        mc(&batch.clips[0]),
+        mc(&batch.clips[1]),
+        mc(&batch.videos[0].1),
+    ];
+    // Another stage: a second model scoring in another thread while this one scores too.
+    let (on_other_stage, again) = std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            let second = loaded_from(&dir, "s3d");
+            alone(&second, &read_npy(&dir.join("input.npy")), 0)
+        });
+        let again = alone(&model, &input, 0);
+        (other.join().unwrap(), again)
+    });
+    let other_seed = alone(&model, &input, 1);
+    for i in 0..3 {
+        let w = want[i];
+        for (what, got) in [
+            ("in a batch", in_batch[i]),
+            ("on another stage", on_other_stage[i]),
+            ("again, while the other stage ran", again[i]),
+        ] {
+            assert!(rel(got, w) <= 1e-7, "sample {i} {what}: {got} vs alone {w}");
+        }
+        // Other masks change the value far beyond that rounding (S3D's random-weight head
+        // is nearly uniform, so even other masks move the score only in its fifth digit).
+        for (what, got) in [
+            ("another name", other_name[i]),
+            ("another seed", other_seed[i]),
+        ] {
+            assert!(rel(got, w) > 1e-5 * 3.0, "sample {i} {what}: {got} vs {w}");
+        }
+        eprintln!(
+            "s3d mc_dropout sample {i}: alone {w:.8}, batch {:.8}, other stage {:.8}, other name {:.8}, other seed {:.8}",
+            in_batch[i], on_other_stage[i], other_name[i], other_seed[i]
+        );
+    }
+}
+
+/// A video's ODIN, Purview and real-gradient GradTrust/GradNorm accumulated over chunks of
+/// its clips equal one backward over all its clips (relative 1e-5): on a TorchScript mc3_18
+/// that returns logits only (so GradTrust and GradNorm come from real gradients too), a
+/// video of 4 clips in chunks of 3 (3 + 1), 2 and 1; and r3d_18's 2 clips in chunks of 1.
+///
+/// One exception, float32's and not the accumulation's: on the tiny traced input (4×32×32)
+/// libtorch's backward of 4 clips at once gives the first layers' parameter gradients
+/// 1.3e-4 away from float64 (PyTorch's own float32 backward gives the same value), while
+/// one clip at a time stays within 1.5e-7 of float64; so Purview's first half is compared
+/// only where both sides are accurate (chunks of 2 and 3 there, and on r3d_18).
+#[test]
+fn chunked_backward_passes_equal_one_pass() {
+    let dir = common::own_model_fixture(&["traced"]);
+    let input = read_npy(&dir.join("input.npy"));
+    let traced = gradtrust_video::models::Model::load(
+        &gradtrust_video::models::ModelRequest {
+            arch: gradtrust_video::models::Arch::TorchScript {
+                preset: "mc3_18".into(),
+                classifier: None,
+            },
+            weights: dir.join("traced.pt"),
+            weights_key: None,
+            labels: None,
+        },
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    assert!(!traced.gives_features(), "a logits-only module");
+    let four = Tensor::cat(&[&input, &(input.flip([0]) * 0.5)], 0);
+    let set: ScoreSet = "gradtrust,grad_norm,odin,purview_initial,purview_final"
+        .parse()
+        .unwrap();
+    let run = |model: &gradtrust_video::models::Model, xs: &Tensor, chunk: usize| {
+        let rows = xs.size()[0] as usize;
+        let opts = ScoreOptions {
+            backward_chunk: chunk,
+            ..ScoreOptions::default()
+        };
+        score_batch(model, xs, &[0..rows], &set, &opts).unwrap()
+    };
+    let compare = |what: &str,
+                   whole: &gradtrust_video::scores::engine::Scored,
+                   chunked: &gradtrust_video::scores::engine::Scored,
+                   names: &[ScoreName]| {
+        let samples = whole
+            .clips
+            .iter()
+            .zip(&chunked.clips)
+            .chain(std::iter::once((&whole.videos[0].1, &chunked.videos[0].1)));
+        for (i, (w, c)) in samples.enumerate() {
+            for &name in names {
+                let (wv, cv) = (w.get(name).unwrap(), c.get(name).unwrap());
+                assert!(
+                    rel(cv, wv) <= 1e-5,
+                    "{what} sample {i} {name}: {cv} vs one pass {wv}"
+                );
+            }
+        }
+        let v = &chunked.videos[0].1;
+        eprintln!(
+            "{what}: video {}",
+            names
+                .iter()
+                .map(|&n| format!(
+                    "{n} {:.10e} (one pass {:.10e})",
+                    v.get(n).unwrap(),
+                    whole.videos[0].1.get(n).unwrap()
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let whole = run(&traced, &four, 4);
+    for chunk in [3, 2, 1] {
+        let names: Vec<ScoreName> = set
+            .names()
+            .iter()
+            .copied()
+            .filter(|&n| chunk > 1 || n != ScoreName::PurviewInitial)
+            .collect();
+        compare(
+            &format!("traced mc3_18, chunks of {chunk}"),
+            &whole,
+            &run(&traced, &four, chunk),
+            &names,
+        );
+    }
+    let r3d = loaded("r3d_18");
+    let input = read_npy(&model_fixture("r3d_18").join("input.npy"));
+    let names = [
+        ScoreName::Odin,
+        ScoreName::PurviewInitial,
+        ScoreName::PurviewFinal,
+    ];
+    compare(
+        "r3d_18, chunks of 1",
+        &run(&r3d, &input, 2),
+        &run(&r3d, &input, 1),
+        &names,
+    );
 }

@@ -21,14 +21,29 @@ pub(super) fn quiet_logging() {
 /// Opens `url` (bytes as given: an OS path needs no UTF-8) and reads its stream info.
 /// ffmpeg-next's `format::input` takes a `&Path` it requires to be UTF-8 and cannot take a
 /// protocol prefix, hence this.
+///
+/// The image demuxer is told `pattern_type=none`: by default it reads a name with `%d` (or,
+/// in FFmpeg 5, glob characters) as a numbered image sequence and then looks for `x0.png`,
+/// `x1.png`, ... instead of the file `x%d.png` that exists. A path names one file here.
 pub(super) fn open_input(url: &[u8]) -> Result<format::context::Input, AvError> {
     let url = CString::new(url).map_err(|_| AvError::from(ffi::AVERROR(libc_einval())))?;
+    let mut options: *mut ffi::AVDictionary = ptr::null_mut();
+    // SAFETY: av_dict_set allocates the dictionary behind the null pointer and copies both
+    // C strings (static literals).
+    let ret =
+        unsafe { ffi::av_dict_set(&mut options, c"pattern_type".as_ptr(), c"none".as_ptr(), 0) };
+    if ret < 0 {
+        return Err(AvError::from(ret));
+    }
     let mut ctx = ptr::null_mut();
     // SAFETY: `ctx` is null so FFmpeg allocates the context; `url` is a valid C string that
-    // outlives the call; null format and options are allowed. On failure FFmpeg frees what it
-    // allocated and leaves `ctx` null.
+    // outlives the call; a null format is allowed and `options` is a dictionary FFmpeg may
+    // replace (with the options no demuxer took). On failure FFmpeg frees what it allocated
+    // and leaves `ctx` null.
     let ret =
-        unsafe { ffi::avformat_open_input(&mut ctx, url.as_ptr(), ptr::null(), ptr::null_mut()) };
+        unsafe { ffi::avformat_open_input(&mut ctx, url.as_ptr(), ptr::null(), &mut options) };
+    // SAFETY: `options` is null or the dictionary avformat_open_input left, owned by us.
+    unsafe { ffi::av_dict_free(&mut options) };
     if ret < 0 {
         return Err(AvError::from(ret));
     }

@@ -50,6 +50,7 @@ use crate::error::{Error, Result};
 mod ff;
 mod index;
 mod rgb;
+pub mod stream;
 
 use index::{FrameIndex, NoIndex, PacketEntry, Span};
 
@@ -257,6 +258,21 @@ pub fn decode_video_keeping(
     path: &Path,
     select: &dyn Fn(usize, f64) -> Vec<usize>,
 ) -> Result<DecodedVideo> {
+    try_decode_video_keeping(path, &|frames, fps| Ok(select(frames, fps)))
+}
+
+/// [`decode_video_keeping`] with a selection that may refuse the video (a frame rate no clip
+/// protocol can sample): its error is returned as soon as the selection is asked, before
+/// the stream is decoded.
+///
+/// The container's declared frame count and duration only guide the sequential way's first
+/// guess; the count and every index the selection gets are the frames that exist, and what
+/// is held is the frames it names, so memory follows the frames of the file, whatever its
+/// headers claim.
+pub fn try_decode_video_keeping(
+    path: &Path,
+    select: &dyn Fn(usize, f64) -> Result<Vec<usize>>,
+) -> Result<DecodedVideo> {
     let (mut input, stream) = open(path)?;
     if ff::is_seekable(&input) {
         if let Ok(index) = read_index(&mut input, stream) {
@@ -265,7 +281,7 @@ pub fn decode_video_keeping(
                 .frame_rate
                 .or_else(|| fps_from_timestamps(&index.pts, facts.time_base));
             if let Some(fps) = fps {
-                let wanted = select(index.len(), fps);
+                let wanted = select(index.len(), fps)?;
                 if let Ok(video) =
                     decode_seeking(path, &mut input, stream, &index, &wanted, facts, fps)
                 {
@@ -280,22 +296,26 @@ pub fn decode_video_keeping(
     decode_sequential_keeping(path, input, stream, select)
 }
 
-/// [`decode_video_keeping`]'s sequential way (see there).
+/// [`decode_video_keeping`]'s sequential way (see there). The declared count is only a
+/// guess here: frames the guess names beyond the real end cost nothing (what is kept is a
+/// list of indices, not a mask as long as the guess), and a wrong guess costs a second
+/// decode, never memory.
 fn decode_sequential_keeping(
     path: &Path,
     input: format::context::Input,
     stream: usize,
-    select: &dyn Fn(usize, f64) -> Vec<usize>,
+    select: &dyn Fn(usize, f64) -> Result<Vec<usize>>,
 ) -> Result<DecodedVideo> {
     let facts = StreamFacts::of(&input, stream);
     let (Some(fps), Some(guess)) = (facts.frame_rate, facts.frame_count_guess()) else {
         return decode_sequential(path, input, stream, None);
     };
-    let counts: Vec<usize> = (guess.saturating_sub(2).max(1)..=guess + 2).collect();
-    let mut video = decode_sequential(path, input, stream, Some(&keep_mask(select, &counts, fps)))?;
+    let counts: Vec<usize> = (guess.saturating_sub(2).max(1)..=guess.saturating_add(2)).collect();
+    let keep = kept_frames(select, &counts, fps)?;
+    let mut video = decode_sequential(path, input, stream, Some(&keep))?;
     for full in [false, true] {
         let (frames, fps) = (video.len(), video.info.fps);
-        let complete = select(frames, fps)
+        let complete = select(frames, fps)?
             .into_iter()
             .all(|i| i >= frames || video.is_kept(i));
         if complete {
@@ -303,24 +323,29 @@ fn decode_sequential_keeping(
         }
         drop(video);
         let (input, stream) = open(path)?;
-        let keep = (!full).then(|| keep_mask(select, &[frames], fps));
+        let keep = if full {
+            None
+        } else {
+            Some(kept_frames(select, &[frames], fps)?)
+        };
         video = decode_sequential(path, input, stream, keep.as_deref())?;
     }
     Ok(video)
 }
 
-/// Marks every frame `select` names for any of the frame `counts`.
-fn keep_mask(select: &dyn Fn(usize, f64) -> Vec<usize>, counts: &[usize], fps: f64) -> Vec<bool> {
+/// Every frame `select` names for any of the frame `counts`, ascending, without repeats.
+fn kept_frames(
+    select: &dyn Fn(usize, f64) -> Result<Vec<usize>>,
+    counts: &[usize],
+    fps: f64,
+) -> Result<Vec<usize>> {
     let mut keep = Vec::new();
     for &frames in counts {
-        for index in select(frames, fps) {
-            if index >= keep.len() {
-                keep.resize(index + 1, false);
-            }
-            keep[index] = true;
-        }
+        keep.extend(select(frames, fps)?);
     }
-    keep
+    keep.sort_unstable();
+    keep.dedup();
+    Ok(keep)
 }
 
 /// Opens `path` and picks its video stream, with errors that say what is wrong.
@@ -601,6 +626,7 @@ fn decode_seeking(
     let mut frames: Vec<Option<frame::Video>> = (0..index.len()).map(|_| None).collect();
     let mut frames_run = 0usize;
     let mut first_size = None;
+    let mut odd_size = false;
     for span in &spans {
         let first = seek_to(input, stream, index, span)?;
         let mut unknown = None;
@@ -608,8 +634,12 @@ fn decode_seeking(
             frames_run += 1;
             match frame.timestamp().and_then(|ts| index.frame_at(ts)) {
                 Some(f) => {
+                    let size = (frame.width(), frame.height());
+                    if *first_size.get_or_insert(size) != size {
+                        // Corrupt data or a real change: the sequential way tells which.
+                        odd_size = true;
+                    }
                     if span.frames.binary_search(&f).is_ok() {
-                        first_size.get_or_insert((f, frame.width(), frame.height()));
                         frames[f] = Some(frame);
                     }
                 }
@@ -637,21 +667,17 @@ fn decode_seeking(
                 "the decoder gave a frame at {ts:?}, not in the index"
             ));
         }
+        if odd_size {
+            return Err("frames of different sizes".to_owned());
+        }
         if let Some(f) = span.frames.iter().find(|&&f| frames[f].is_none()) {
             return Err(format!("frame {f} did not come out of its run"));
         }
     }
-    let (_, w, h) = first_size.ok_or("no frame decoded")?;
-    let mut warnings = Vec::new();
-    if let Some(declared) = facts.declared_frames {
-        if index.len() < declared {
-            warnings.push(format!(
-                "the container declares {declared} frames but only {} could be decoded; the file \
-                 is probably truncated",
-                index.len()
-            ));
-        }
-    }
+    let (w, h) = first_size.ok_or("no frame decoded")?;
+    let warnings: Vec<String> = declared_count_warning(path, facts.declared_frames, index.len())
+        .into_iter()
+        .collect();
     let pts_secs = index
         .pts
         .iter()
@@ -728,7 +754,8 @@ fn video_info(facts: &StreamFacts, frame_size: (u32, u32), fps: f64, codec: Stri
     }
 }
 
-/// Decodes every frame of `stream`, keeping those marked in `keep` (all when `None`). In
+/// Decodes every frame of `stream`, keeping those listed in `keep` (ascending; all when
+/// `None`). In
 /// selective mode, frames whose timestamps are out of order would need sorting, which the
 /// selection did not foresee: then none is kept, and the caller's check sends it back to a
 /// full decode.
@@ -736,14 +763,22 @@ fn decode_sequential(
     path: &Path,
     mut input: format::context::Input,
     stream: usize,
-    keep: Option<&[bool]>,
+    keep: Option<&[usize]>,
 ) -> Result<DecodedVideo> {
     let (mut decoder, codec) = open_decoder(&input, stream).map_err(|e| Error::decode(path, e))?;
+    // FFmpeg decodes a JPEG cut short without an error (grey below the cut, a log line we
+    // silence): the bytes say it.
+    let jpeg = input
+        .stream(stream)
+        .is_some_and(|s| s.parameters().id() == codec::Id::MJPEG);
+    let mut cut_jpegs = 0usize;
     let mut out = Collected {
         keep,
         frames: Vec::new(),
         timestamps: Vec::new(),
         frame_size: None,
+        odd_size: None,
+        odd_frames: 0,
     };
     let mut warnings = Vec::new();
     let mut decode_errors = 0usize;
@@ -764,18 +799,33 @@ fn decode_sequential(
         if packet.stream() != stream {
             continue;
         }
+        if jpeg && packet.data().is_some_and(|d| !jpeg_reaches_end(d)) {
+            cut_jpegs += 1;
+        }
         if let Err(e) = feed(&mut decoder, Some(&packet), &mut |f| out.accept(f)) {
             decode_errors += 1;
             if decode_errors == 1 {
                 warnings.push(format!(
-                    "decoder rejected a packet after {} frames ({e})",
-                    out.timestamps.len()
+                    "decoder rejected a packet after {} frames ({})",
+                    out.timestamps.len(),
+                    av_reason(&e)
                 ));
             }
         }
     }
     if let Err(e) = feed(&mut decoder, None, &mut |f| out.accept(f)) {
-        warnings.push(format!("decoder error while flushing ({e})"));
+        warnings.push(format!("decoder error while flushing ({})", av_reason(&e)));
+    }
+    if cut_jpegs > 0 {
+        let which = if cut_jpegs == 1 {
+            "the JPEG data ends".to_owned()
+        } else {
+            format!("{cut_jpegs} JPEG frames end")
+        };
+        warnings.push(format!(
+            "truncated JPEG: {which} before the end-of-image marker; the part of the picture \
+             after the cut decodes as grey"
+        ));
     }
     if decode_errors > 1 {
         warnings.push(format!(
@@ -786,18 +836,36 @@ fn decode_sequential(
         mut frames,
         mut timestamps,
         frame_size,
+        odd_size,
+        odd_frames,
         ..
     } = out;
-    let facts = StreamFacts::of(&input, stream);
-    if let Some(declared) = facts.declared_frames {
-        if frames.len() < declared {
-            warnings.push(format!(
-                "the container declares {declared} frames but only {} could be decoded; the file \
-                 is probably truncated",
-                frames.len()
+    if let (Some((w, h)), Some((at, ow, oh))) = (frame_size, odd_size) {
+        // A stretch of frames at another size is corrupt data (a damaged sequence header
+        // decodes its GOP at a made-up size), skipped as a rejected packet is; most of the
+        // stream at another size is a real change of resolution.
+        if odd_frames >= frames.len() {
+            return Err(Error::decode(
+                path,
+                format!(
+                    "resolution changes mid-stream are not supported: the first frame is \
+                     {w}x{h}, but from frame {at} on {odd_frames} of {} frames are {ow}x{oh} \
+                     or other sizes",
+                    odd_frames + frames.len()
+                ),
             ));
         }
+        warnings.push(format!(
+            "skipped {odd_frames} corrupt frame(s) decoded at another size than the stream's \
+             {w}x{h} (the first after frame {at}, at {ow}x{oh})"
+        ));
     }
+    let facts = StreamFacts::of(&input, stream);
+    warnings.extend(declared_count_warning(
+        path,
+        facts.declared_frames,
+        frames.len(),
+    ));
     let Some(frame_size) = frame_size else {
         let reason = match warnings.first() {
             Some(w) => format!("no decodable video frames ({w})"),
@@ -855,25 +923,118 @@ fn decode_sequential(
     })
 }
 
+/// What to say when the container declares more frames than the stream has: a few more is a
+/// file cut short; more than the file has bytes is a header that cannot be true (an AVI
+/// claiming 2^31 − 1 frames in a few kilobytes), ignored — the frames decoded are the video.
+fn declared_count_warning(path: &Path, declared: Option<usize>, found: usize) -> Option<String> {
+    let declared = declared.filter(|&d| d > found)?;
+    let bytes = std::fs::metadata(path).map(|m| m.len()).ok();
+    Some(match bytes {
+        Some(bytes) if declared as u64 > bytes => format!(
+            "the container declares an implausible frame count, {declared} frames in a file of \
+             {bytes} bytes; ignored, the {found} frames the stream holds are used"
+        ),
+        _ => format!(
+            "the container declares {declared} frames but only {found} could be decoded; the \
+             file is probably truncated"
+        ),
+    })
+}
+
 /// Frames as the decoder gives them back, in output order.
 struct Collected<'k> {
-    keep: Option<&'k [bool]>,
+    /// Ascending frame indices to keep; every frame when `None`.
+    keep: Option<&'k [usize]>,
     frames: Vec<Option<frame::Video>>,
     timestamps: Vec<Option<i64>>,
+    /// The first frame's size: the video's.
     frame_size: Option<(u32, u32)>,
+    /// Where the first frame of another size came (frames accepted before it) and its size.
+    odd_size: Option<(usize, u32, u32)>,
+    /// Frames of another size than the first, skipped.
+    odd_frames: usize,
 }
 
 impl Collected<'_> {
-    /// Takes `frame`, keeping (or releasing) it by its position.
+    /// Takes `frame`, keeping (or releasing) it by its position; a frame of another size than
+    /// the first is skipped and counted (see `decode_sequential`).
     fn accept(&mut self, frame: frame::Video) {
         let index = self.frames.len();
-        self.frame_size
-            .get_or_insert((frame.width(), frame.height()));
+        let size = (frame.width(), frame.height());
+        if *self.frame_size.get_or_insert(size) != size {
+            self.odd_size.get_or_insert((index, size.0, size.1));
+            self.odd_frames += 1;
+            return;
+        }
         self.timestamps.push(frame.timestamp());
-        let kept = self
-            .keep
-            .is_none_or(|k| k.get(index).copied().unwrap_or(false));
+        let kept = self.keep.is_none_or(|k| k.binary_search(&index).is_ok());
         self.frames.push(kept.then_some(frame));
+    }
+}
+
+/// An FFmpeg error as words: its message, or its name where FFmpeg has no message for it.
+fn av_reason(e: &AvError) -> String {
+    let text = e.to_string();
+    if text.trim().is_empty() {
+        format!("{e:?}")
+    } else {
+        text
+    }
+}
+
+/// Whether a JPEG image's bytes reach its end-of-image marker (EOI). Walks the marker
+/// segments by their lengths (an EXIF thumbnail's EOI sits inside one and does not count)
+/// and the entropy-coded data after each start-of-scan, where a marker is `FF` followed by
+/// anything but a stuffed `00` or a restart marker. Data that does not start like a JPEG,
+/// or is malformed, is left to the decoder: only "the bytes stop before the image does" is
+/// judged here.
+fn jpeg_reaches_end(data: &[u8]) -> bool {
+    if !data.starts_with(&[0xFF, 0xD8]) {
+        return true;
+    }
+    let mut i = 2;
+    loop {
+        if i >= data.len() {
+            return false;
+        }
+        if data[i] != 0xFF {
+            return true;
+        }
+        // Fill bytes before a marker.
+        while data.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&marker) = data.get(i) else {
+            return false;
+        };
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            // Standalone markers: no length.
+            0x01 | 0xD0..=0xD8 => continue,
+            0x00 => return true,
+            _ => {}
+        }
+        let Some(length) = data.get(i..i + 2) else {
+            return false;
+        };
+        let length = usize::from(u16::from_be_bytes([length[0], length[1]]));
+        if length < 2 {
+            return true;
+        }
+        i += length;
+        if marker == 0xDA {
+            // Entropy-coded data, up to the next marker.
+            loop {
+                match (data.get(i), data.get(i + 1)) {
+                    (Some(0xFF), Some(&next)) if next != 0x00 && !(0xD0..=0xD7).contains(&next) => {
+                        break
+                    }
+                    (Some(_), Some(_)) => i += 1,
+                    _ => return false,
+                }
+            }
+        }
     }
 }
 
@@ -897,4 +1058,31 @@ fn fps_from_timestamps(timestamps: &[i64], time_base: f64) -> Option<f64> {
     let (first, last) = (*timestamps.first()?, *timestamps.last()?);
     let span = (last - first) as f64 * time_base;
     (timestamps.len() > 1 && span > 0.0).then(|| (timestamps.len() - 1) as f64 / span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jpeg_reaches_end;
+
+    #[test]
+    fn jpeg_end_of_image_is_found_past_segments_and_scan_data() {
+        // SOI, APP1 holding a thumbnail's EOI, SOS with stuffed FF 00 and a restart marker,
+        // then EOI and trailing bytes.
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x06, 0xFF, 0xD8, 0xFF, 0xD9];
+        jpeg.extend([0xFF, 0xDA, 0x00, 0x04, 0x01, 0x02]);
+        jpeg.extend([0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD3, 0x56]);
+        let body = jpeg.len();
+        jpeg.extend([0xFF, 0xD9, 0x00, 0x00]);
+        assert!(jpeg_reaches_end(&jpeg));
+        // Cut inside the scan, inside a segment, right after SOI: truncated.
+        assert!(!jpeg_reaches_end(&jpeg[..body]));
+        assert!(!jpeg_reaches_end(&jpeg[..8]));
+        assert!(!jpeg_reaches_end(&jpeg[..2]));
+        // Progressive: a second scan after the first.
+        let mut progressive = jpeg[..body].to_vec();
+        progressive.extend([0xFF, 0xDA, 0x00, 0x03, 0x01, 0x77, 0xFF, 0xFF, 0xD9]);
+        assert!(jpeg_reaches_end(&progressive));
+        // Not a JPEG: not judged.
+        assert!(jpeg_reaches_end(b"not a jpeg"));
+    }
 }

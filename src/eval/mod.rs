@@ -5,16 +5,19 @@
 //! and measures for every score column how well it ranks the wrong predictions below the
 //! correct ones ([`metrics`]). Writes a terminal table and, with an output directory,
 //! `metrics.csv`, `metrics.json`, `report.md` (the paper's Table I form: one row per model,
-//! one column per score, the best two marked) and the plots ([`plots`]).
+//! one column per score, the best two marked; then per run its metrics, calibration, the
+//! classes each score separates worst, the most frequent confusions and the run's
+//! provenance) and the plots ([`plots`]). `EvalOptions::scores` narrows the scores measured.
 //!
-//! Code map: [`rows`] reads and validates result files; [`metrics`] is the arithmetic;
-//! [`report`] formats tables and files; [`plots`] draws SVG and PNG charts.
+//! Code map: `crate::results::samples` reads and validates result files (the results module
+//! owns their format); [`metrics`] is the arithmetic; [`bootstrap`] the intervals;
+//! [`calibration`] ECE, NLL, Brier and temperature scaling; [`report`] formats tables and
+//! files; [`plots`] draws SVG and PNG charts.
 pub mod bootstrap;
 pub mod calibration;
 pub mod metrics;
 pub mod plots;
 pub mod report;
-pub mod rows;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,49 +26,13 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::results::samples::{self as rows, ResultsFile};
+pub use crate::results::Level;
 use crate::scores::ScoreName;
 use crate::{Error, Result};
 use bootstrap::{Bootstrap, Interval};
 use calibration::{Bin, Calibration, CalibrationInputs};
 use metrics::{DetectionMetrics, Ranking, Target, WorkingPoint};
-use rows::ResultsFile;
-
-/// Which rows are evaluated: one per clip, or one per video (the clip-averaged model).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Level {
-    Clip,
-    #[default]
-    Video,
-}
-
-impl Level {
-    pub const ALL: [Level; 2] = [Level::Clip, Level::Video];
-
-    /// The value of the rows' `level` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Clip => "clip",
-            Level::Video => "video",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Level {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Level::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| Error::Invalid(format!("unknown level {s:?}; known: clip, video")))
-    }
-}
 
 /// A misprediction-detection metric, as named in `metrics.csv` and on the command line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -183,6 +150,10 @@ pub struct EvalOptions {
     /// Fit a temperature on a seeded half of the rows with logits (the bootstrap's seed) and
     /// report calibration of the other half before and after.
     pub fit_temperature: bool,
+    /// Class names for the per-class report, instead of the names the rows carry.
+    pub labels: Option<crate::labels::Labels>,
+    /// The scores to measure, plot and table (those a file has); `None`: every score column.
+    pub scores: Option<Vec<ScoreName>>,
 }
 
 /// An accuracy: `correct` of `n` rows.
@@ -352,6 +323,8 @@ pub struct ModelEval {
     pub calibration: Option<CalibrationEval>,
     /// Edge cases and left-out rows, in words.
     pub notes: Vec<String>,
+    /// What made the file (its `.provenance.json` sidecar); `None` for a file without one.
+    pub provenance: Option<crate::results::Provenance>,
 }
 
 impl ModelEval {
@@ -408,8 +381,8 @@ fn temperature_eval(
         .collect();
     if rows.len() < 2 {
         notes.push(format!(
-            "--fit-temperature: needs rows with a `logits` column and a label; {} of the {} \
-             evaluated rows have both",
+            "--fit-temperature: needs rows with a `logits` column (`batch --logits`) and a \
+             label; {} of the {} evaluated rows have both",
             rows.len(),
             file.samples.len()
         ));
@@ -499,14 +472,36 @@ pub fn evaluate(file: &ResultsFile, opts: &EvalOptions) -> ModelEval {
         ));
     }
 
-    let rankings: Vec<Ranking> = (0..file.scores.len())
-        .map(|j| Ranking::new(rows::present(file.values.column(j))))
+    // The chosen score columns: (column of `file.values`, name).
+    let chosen: Vec<(usize, ScoreName)> = file
+        .scores
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, s)| opts.scores.as_ref().is_none_or(|c| c.contains(s)))
+        .collect();
+    if let Some(wanted) = &opts.scores {
+        let absent: Vec<&str> = wanted
+            .iter()
+            .filter(|s| !file.scores.contains(s))
+            .map(|s| s.as_str())
+            .collect();
+        if !absent.is_empty() {
+            notes.push(format!(
+                "scores chosen but not in this file: {}",
+                absent.join(", ")
+            ));
+        }
+    }
+    let rankings: Vec<Ranking> = chosen
+        .iter()
+        .map(|&(j, _)| Ranking::new(rows::present(file.values.column(j))))
         .collect();
     let mut scores = Vec::new();
-    for (j, name) in file.scores.iter().enumerate() {
-        let g = rankings[j].tie_groups(&correct_flags, None);
+    for (k, &(j, ref name)) in chosen.iter().enumerate() {
+        let g = rankings[k].tie_groups(&correct_flags, None);
         let metrics = DetectionMetrics::from_groups(&g);
-        let present = rankings[j].len();
+        let present = rankings[k].len();
         let missing = n - present;
         if n > 0 && present == 0 {
             notes.push(format!(
@@ -584,8 +579,8 @@ pub fn evaluate(file: &ResultsFile, opts: &EvalOptions) -> ModelEval {
             );
         } else if c.metrics.n_brier == 0 {
             notes.push(
-                "calibration: the Brier score needs Σ p² (the `doctor` column or `logits`); \
-                 left empty"
+                "calibration: the Brier score needs Σ p² (the `doctor` score, or the `logits` \
+                 column of `batch --logits`); left empty"
                     .to_string(),
             );
         }
@@ -631,6 +626,7 @@ pub fn evaluate(file: &ResultsFile, opts: &EvalOptions) -> ModelEval {
         scores,
         calibration,
         notes,
+        provenance: file.provenance.clone(),
     };
     add_intervals(&mut eval, file, &rankings, &cal_inputs, opts.bootstrap);
     eval
@@ -712,6 +708,14 @@ pub fn run(opts: &EvalOptions) -> Result<String> {
         .iter()
         .map(|p| rows::read(p, opts.level))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(labels) = &opts.labels {
+        for f in &mut files {
+            name_classes(f, labels)?;
+        }
+    }
+    if let Some(wanted) = &opts.scores {
+        check_chosen_scores(wanted, &files)?;
+    }
     disambiguate_models(&mut files);
     let evals: Vec<ModelEval> = files.iter().map(|f| evaluate(f, opts)).collect();
     if evals.iter().all(|e| e.evaluated == 0) {
@@ -779,12 +783,62 @@ fn write_outputs(
     written.push(write("metrics.json", &(json + "\n"))?);
     written.push(write(
         "report.md",
-        &report::report_md(evals, opts.level, opts.metric, &plot_files),
+        &report::report_md(evals, files, opts.level, opts.metric, &plot_files),
     )?);
     for p in &plot_files {
         written.extend(p.files());
     }
     Ok(written)
+}
+
+/// Every chosen score must be a column of at least one file.
+fn check_chosen_scores(wanted: &[ScoreName], files: &[ResultsFile]) -> Result<()> {
+    if wanted.is_empty() {
+        return Err(Error::Invalid("eval: no scores chosen".into()));
+    }
+    let absent: Vec<&str> = wanted
+        .iter()
+        .filter(|s| files.iter().all(|f| !f.scores.contains(s)))
+        .map(|s| s.as_str())
+        .collect();
+    if absent.is_empty() {
+        return Ok(());
+    }
+    let mut present: Vec<ScoreName> = files.iter().flat_map(|f| f.scores.clone()).collect();
+    present.sort();
+    present.dedup();
+    Err(Error::Invalid(format!(
+        "eval: the chosen score(s) {} are in none of the results files (they have: {})",
+        absent.join(", "),
+        if present.is_empty() {
+            "no score columns".to_string()
+        } else {
+            present
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    )))
+}
+
+/// Names `file`'s classes from `labels`, which must cover every class index its rows use.
+fn name_classes(file: &mut ResultsFile, labels: &crate::labels::Labels) -> Result<()> {
+    let highest = file
+        .samples
+        .iter()
+        .flat_map(|s| s.label.into_iter().chain(s.pred))
+        .max();
+    if let Some(i) = highest.filter(|&i| i >= labels.len()) {
+        return Err(Error::Invalid(format!(
+            "{}: its rows use class index {i}, but {} has {} class names",
+            file.path.display(),
+            labels.source(),
+            labels.len()
+        )));
+    }
+    file.class_names = labels.names().iter().cloned().enumerate().collect();
+    Ok(())
 }
 
 /// Two files of the same model get the file stem appended, so table rows stay distinct.

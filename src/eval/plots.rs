@@ -11,12 +11,12 @@ use plotters::style::{register_font, FontStyle};
 
 use super::calibration::Bin;
 use super::metrics::TieGroups;
-use super::rows::{present, ResultsFile};
 use super::{Metric, ModelEval};
+use crate::results::samples::{present, ResultsFile};
 use crate::scores::ScoreName;
 use crate::{Error, Result};
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 const CORRECT: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
 const WRONG: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 /// Points per curve: enough for a smooth line, few enough for a small SVG.
@@ -51,7 +51,7 @@ impl PlotFiles {
 }
 
 /// One colour per score, the same in every chart; GradTrust's line is also the thickest.
-fn score_color(score: ScoreName) -> RGBColor {
+pub(crate) fn score_color(score: ScoreName) -> RGBColor {
     match score {
         ScoreName::GradTrust => RGBColor(0x1f, 0x4e, 0xc4),
         ScoreName::Softmax => RGBColor(0xff, 0x7f, 0x0e),
@@ -74,7 +74,7 @@ fn line_style(score: ScoreName) -> ShapeStyle {
     score_color(score).stroke_width(width)
 }
 
-fn register_fonts() {
+pub(crate) fn register_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Only fails on a corrupt font, which the embedded one is not; drawing would then
@@ -136,10 +136,12 @@ pub fn draw_all(out: &Path, file: &ResultsFile, eval: &ModelEval) -> Result<Plot
     let stem = file_stem(&eval.model);
     let model = eval.model.as_str();
     let level = eval.level.as_str();
+    // The scores eval measured (`eval --scores` chooses them).
     let series: Vec<Series> = file
         .scores
         .iter()
         .enumerate()
+        .filter(|(_, s)| eval.score(s.as_str()).is_some())
         .map(|(j, &score)| {
             let (values, correct) = present(file.values.column(j))
                 .zip(&file.samples)
@@ -161,8 +163,9 @@ pub fn draw_all(out: &Path, file: &ResultsFile, eval: &ModelEval) -> Result<Plot
     }
 
     // Scatter: rows with both GradTrust and softmax.
-    let gradtrust = file.column(ScoreName::GradTrust);
-    let softmax = file.column(ScoreName::Softmax);
+    let chosen = |s: ScoreName| eval.score(s.as_str()).and(file.column(s));
+    let gradtrust = chosen(ScoreName::GradTrust);
+    let softmax = chosen(ScoreName::Softmax);
     if let (Some(gt), Some(sm)) = (gradtrust, softmax) {
         let points: Vec<(f64, f64, bool)> = present(gt)
             .zip(present(sm))
@@ -177,7 +180,7 @@ pub fn draw_all(out: &Path, file: &ResultsFile, eval: &ModelEval) -> Result<Plot
         }
     } else {
         files.skipped.push(format!(
-            "{model}: scatter needs the gradtrust and softmax columns"
+            "{model}: scatter needs the gradtrust and softmax scores"
         ));
     }
 

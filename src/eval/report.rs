@@ -8,6 +8,7 @@ use super::bootstrap::Interval;
 use super::metrics::Target;
 use super::plots::PlotFiles;
 use super::{Accuracy, CalibrationMetric, Level, Metric, ModelEval};
+use crate::results::samples::ResultsFile;
 use crate::scores::ScoreName;
 use crate::{Error, Result};
 
@@ -329,7 +330,13 @@ fn md_escape(s: &str) -> String {
 
 /// `report.md`: the main table (the paper's Table I form), counts and left-out rows, every
 /// metric per model, notes, plots and the definitions used.
-pub fn report_md(evals: &[ModelEval], level: Level, metric: Metric, plots: &[PlotFiles]) -> String {
+pub fn report_md(
+    evals: &[ModelEval],
+    files: &[ResultsFile],
+    level: Level,
+    metric: Metric,
+    plots: &[PlotFiles],
+) -> String {
     let mut out = String::new();
     let cols = score_columns(evals);
     let _ = writeln!(
@@ -502,6 +509,10 @@ pub fn report_md(evals: &[ModelEval], level: Level, metric: Metric, plots: &[Plo
                 }
             }
         }
+        if let Some(f) = files.get(i).filter(|_| e.evaluated > 0) {
+            per_class_md(&mut out, e, f);
+        }
+        provenance_md(&mut out, e);
         if !e.notes.is_empty() {
             out.push('\n');
             for note in &e.notes {
@@ -571,21 +582,103 @@ fn temperature_line(t: &super::TemperatureEval) -> String {
     )
 }
 
-/// `per_class.csv`: per run and true class (rows with a label index): rows, accuracy, and
-/// per score AUROC and AURC over that class's rows (AUROC empty unless the class has both
-/// correct and wrong predictions).
-pub fn per_class_csv(evals: &[ModelEval], files: &[super::rows::ResultsFile]) -> Result<String> {
+/// One true class of one run: a row of `per_class.csv`, and what report.md's per-class
+/// section picks from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassStats {
+    pub label: usize,
+    /// As the rows or `eval --labels` name it.
+    pub name: Option<String>,
+    pub rows: usize,
+    pub correct: usize,
+    /// Wrong predictions by predicted class: (class, count), most frequent first, the
+    /// smallest index among equals.
+    pub confusions: Vec<(usize, usize)>,
+    /// Per score asked for: its AUROC over this class's rows (`None` unless the class has
+    /// both correct and wrong predictions with a value) and AURC; both `None` where the file
+    /// lacks the score.
+    pub scores: Vec<(&'static str, Option<f64>, Option<f64>)>,
+}
+
+impl ClassStats {
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.rows as f64
+    }
+}
+
+/// The classes of `file`'s evaluated rows with a label index, in index order, measured by
+/// the scores `cols`.
+pub fn per_class(file: &ResultsFile, cols: &[&'static str]) -> Vec<ClassStats> {
     use super::metrics::Ranking;
     use std::collections::BTreeMap;
+    let mut classes: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, s) in file.samples.iter().enumerate() {
+        if let Some(l) = s.label {
+            classes.entry(l).or_default().push(i);
+        }
+    }
+    classes
+        .into_iter()
+        .map(|(label, rows)| {
+            let correct: Vec<bool> = rows.iter().map(|&i| file.samples[i].correct).collect();
+            let mut wrong: BTreeMap<usize, usize> = BTreeMap::new();
+            for &i in &rows {
+                let s = &file.samples[i];
+                if let (false, Some(p)) = (s.correct, s.pred) {
+                    *wrong.entry(p).or_default() += 1;
+                }
+            }
+            let mut confusions: Vec<(usize, usize)> = wrong.into_iter().collect();
+            confusions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let scores = cols
+                .iter()
+                .map(|&c| {
+                    let column = file
+                        .scores
+                        .iter()
+                        .position(|s| s.as_str() == c)
+                        .map(|j| file.values.column(j));
+                    match column {
+                        Some(col) => {
+                            let values = rows.iter().map(|&i| {
+                                let v = col[i];
+                                v.is_finite().then_some(v)
+                            });
+                            let g = Ranking::new(values).tie_groups(&correct, None);
+                            (c, g.auroc(), g.aurc())
+                        }
+                        None => (c, None, None),
+                    }
+                })
+                .collect();
+            ClassStats {
+                label,
+                name: file.class_names.get(&label).cloned(),
+                rows: rows.len(),
+                correct: correct.iter().filter(|&&c| c).count(),
+                confusions,
+                scores,
+            }
+        })
+        .collect()
+}
+
+/// `per_class.csv`: per run and true class (rows with a label index), named as the rows or
+/// `eval --labels` name it: rows, accuracy, the most frequent wrong prediction, and
+/// per score AUROC and AURC over that class's rows (AUROC empty unless the class has both
+/// correct and wrong predictions).
+pub fn per_class_csv(evals: &[ModelEval], files: &[ResultsFile]) -> Result<String> {
     let err = |e: csv::Error| Error::Invalid(format!("per_class.csv: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
     let cols = score_columns(evals);
     let mut header = vec![
         "model".to_string(),
         "label_index".to_string(),
+        "label".to_string(),
         "rows".to_string(),
         "accuracy".to_string(),
         "most_frequent_wrong_prediction".to_string(),
+        "its_label".to_string(),
         "its_count".to_string(),
     ];
     for c in &cols {
@@ -594,52 +687,22 @@ pub fn per_class_csv(evals: &[ModelEval], files: &[super::rows::ResultsFile]) ->
     w.write_record(&header).map_err(err)?;
     let num = |v: Option<f64>| v.map_or_else(String::new, |v| v.to_string());
     for (e, f) in evals.iter().zip(files) {
-        let mut classes: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for (i, s) in f.samples.iter().enumerate() {
-            if let Some(l) = s.label {
-                classes.entry(l).or_default().push(i);
-            }
-        }
-        for (label, rows) in classes {
-            let correct: Vec<bool> = rows.iter().map(|&i| f.samples[i].correct).collect();
-            let right = correct.iter().filter(|&&c| c).count();
-            let mut confusions: BTreeMap<usize, usize> = BTreeMap::new();
-            for &i in &rows {
-                let s = &f.samples[i];
-                if let (false, Some(p)) = (s.correct, s.pred) {
-                    *confusions.entry(p).or_default() += 1;
-                }
-            }
-            // Most frequent, the smallest index among equals.
-            let top = confusions
-                .iter()
-                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
+        let name = |i: usize| f.class_names.get(&i).cloned().unwrap_or_default();
+        for class in per_class(f, &cols) {
+            let top = class.confusions.first();
             let mut rec = vec![
                 e.model.clone(),
-                label.to_string(),
-                rows.len().to_string(),
-                (right as f64 / rows.len() as f64).to_string(),
+                class.label.to_string(),
+                name(class.label),
+                class.rows.to_string(),
+                class.accuracy().to_string(),
                 top.map_or_else(String::new, |t| t.0.to_string()),
+                top.map_or_else(String::new, |t| name(t.0)),
                 top.map_or_else(String::new, |t| t.1.to_string()),
             ];
-            for c in &cols {
-                let column = f
-                    .scores
-                    .iter()
-                    .position(|s| s.as_str() == *c)
-                    .map(|j| f.values.column(j));
-                match column {
-                    Some(col) => {
-                        let values = rows.iter().map(|&i| {
-                            let v = col[i];
-                            v.is_finite().then_some(v)
-                        });
-                        let g = Ranking::new(values).tie_groups(&correct, None);
-                        rec.push(num(g.auroc()));
-                        rec.push(num(g.aurc()));
-                    }
-                    None => rec.extend([String::new(), String::new()]),
-                }
+            for (_, auroc, aurc) in &class.scores {
+                rec.push(num(*auroc));
+                rec.push(num(*aurc));
             }
             w.write_record(&rec).map_err(err)?;
         }
@@ -648,6 +711,182 @@ pub fn per_class_csv(evals: &[ModelEval], files: &[super::rows::ResultsFile]) ->
         .into_inner()
         .map_err(|e| Error::Invalid(format!("per_class.csv: {e}")))?;
     String::from_utf8(bytes).map_err(|e| Error::Invalid(format!("per_class.csv: {e}")))
+}
+
+/// Classes per score in report.md's "separates errors worst" table.
+const WORST_CLASSES: usize = 3;
+/// Confusions in report.md's list.
+const TOP_CONFUSIONS: usize = 10;
+
+/// `abseiling (0)`, or `class 7` without a name.
+fn class_md(index: usize, names: &std::collections::BTreeMap<usize, String>) -> String {
+    match names.get(&index) {
+        Some(n) => format!("{} ({index})", md_escape(n)),
+        None => format!("class {index}"),
+    }
+}
+
+/// report.md's per-class section of one run: per score the classes it separates worst
+/// (lowest AUROC among classes with both outcomes), and the most frequent confusions.
+fn per_class_md(out: &mut String, e: &ModelEval, file: &ResultsFile) {
+    let cols: Vec<&'static str> = ScoreName::ALL
+        .into_iter()
+        .map(ScoreName::as_str)
+        .filter(|s| e.score(s).is_some())
+        .collect();
+    let classes = per_class(file, &cols);
+    let _ = writeln!(out, "\n### Per class\n");
+    if classes.is_empty() {
+        let _ = writeln!(out, "No evaluated row has a class index.");
+        return;
+    }
+    let both = classes
+        .iter()
+        .filter(|c| c.correct > 0 && c.correct < c.rows)
+        .count();
+    let _ = writeln!(
+        out,
+        "{} classes among the evaluated rows; {both} of them have both correct and wrong \
+         predictions (a class's AUROC needs both). Every class is in `per_class.csv`.\n",
+        classes.len()
+    );
+    if !cols.is_empty() {
+        let _ = writeln!(
+            out,
+            "Where each score separates errors worst (lowest per-class AUROC, up to \
+             {WORST_CLASSES} classes):\n"
+        );
+        let _ = writeln!(out, "| score | classes: AUROC (rows, accuracy) |");
+        let _ = writeln!(out, "|---|---|");
+        for (k, c) in cols.iter().enumerate() {
+            let mut worst: Vec<(&ClassStats, f64)> = classes
+                .iter()
+                .filter_map(|cl| cl.scores[k].1.map(|a| (cl, a)))
+                .collect();
+            worst.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.label.cmp(&b.0.label)));
+            let cell = if worst.is_empty() {
+                "no class with both outcomes and values".to_string()
+            } else {
+                worst
+                    .iter()
+                    .take(WORST_CLASSES)
+                    .map(|(cl, a)| {
+                        format!(
+                            "{}: {a:.4} ({} rows, {:.1}%)",
+                            class_md(cl.label, &file.class_names),
+                            cl.rows,
+                            100.0 * cl.accuracy()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let _ = writeln!(out, "| {} | {cell} |", md_escape(c));
+        }
+        out.push('\n');
+    }
+    let mut confusions: Vec<(&ClassStats, usize, usize)> = classes
+        .iter()
+        .flat_map(|cl| cl.confusions.iter().map(move |&(p, n)| (cl, p, n)))
+        .collect();
+    if confusions.is_empty() {
+        let _ = writeln!(out, "No wrong predictions, so no confusions.");
+        return;
+    }
+    confusions.sort_by(|a, b| {
+        b.2.cmp(&a.2)
+            .then(a.0.label.cmp(&b.0.label))
+            .then(a.1.cmp(&b.1))
+    });
+    let _ = writeln!(
+        out,
+        "Most frequent confusions (true → predicted, up to {TOP_CONFUSIONS}):\n"
+    );
+    let _ = writeln!(
+        out,
+        "| true class | predicted class | count | of the class's rows |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|");
+    for (cl, p, n) in confusions.into_iter().take(TOP_CONFUSIONS) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {n} | {n}/{} |",
+            class_md(cl.label, &file.class_names),
+            class_md(p, &file.class_names),
+            cl.rows
+        );
+    }
+}
+
+/// `text` as Markdown code inside a table cell.
+fn md_code(text: &str) -> String {
+    format!("`{}`", text.replace('`', "'").replace('|', "\\|"))
+}
+
+/// report.md's provenance block of one run: what made its results file.
+fn provenance_md(out: &mut String, e: &ModelEval) {
+    let _ = writeln!(out, "\n### Provenance\n");
+    let sidecar = crate::results::Provenance::path_of(&e.file);
+    let Some(p) = &e.provenance else {
+        let _ = writeln!(
+            out,
+            "No provenance file ({} not found): a results file made by hand or elsewhere; \
+             what made it is unknown.",
+            md_code(&sidecar.display().to_string())
+        );
+        return;
+    };
+    let sha = |file: &str, sha: &str| format!("{} (SHA-256 {})", md_code(file), md_code(sha));
+    let list = match p.limit {
+        Some(n) => format!(
+            "{}, its first {n} entries",
+            sha(&p.list_file, &p.list_sha256)
+        ),
+        None => sha(&p.list_file, &p.list_sha256),
+    };
+    let logits = if p.columns.iter().any(|c| c == crate::results::LOGITS) {
+        "yes (`batch --logits`)"
+    } else if p.columns.is_empty() {
+        "not recorded"
+    } else {
+        "no"
+    };
+    let rows: [(&str, String); 13] = [
+        ("tool", md_escape(&p.tool)),
+        ("model", md_escape(&p.model)),
+        ("weights", sha(&p.weights_file, &p.weights_sha256)),
+        ("labels", {
+            let l = md_escape(&p.labels);
+            match &p.labels_sha256 {
+                Some(h) => format!("{l} (SHA-256 {})", md_code(h)),
+                None => l,
+            }
+        }),
+        ("preset", md_code(&p.preset)),
+        ("clips per video", p.clips_per_video.to_string()),
+        ("scores", md_escape(&p.scores.join(", "))),
+        ("score options", md_code(&p.score_options)),
+        ("seed", p.seed.to_string()),
+        ("list", list),
+        (
+            "shard",
+            p.shard
+                .as_deref()
+                .map_or_else(|| "none (the whole list)".to_string(), md_escape),
+        ),
+        ("logits column", logits.to_string()),
+        (
+            "file",
+            format!(
+                "{} beside the results",
+                md_code(&sidecar.display().to_string())
+            ),
+        ),
+    ];
+    let _ = writeln!(out, "| | |\n|---|---|");
+    for (k, v) in rows {
+        let _ = writeln!(out, "| {k} | {v} |");
+    }
 }
 
 /// The runs sorted by top-1 accuracy, best first (the paper's Table I order); ties and runs

@@ -5,6 +5,7 @@
 use tch::nn::Path;
 use tch::Tensor;
 
+use super::dropout::{dropout, DropoutMasks};
 use super::layers::{single_frame, Conv2d, Linear};
 use super::{Architecture, Classifier, Forward};
 use super::{InputKind, ModelSpec};
@@ -44,10 +45,15 @@ impl AlexNet {
     }
 
     /// `classifier[0..6]` up to the last Linear's input: dropout, fc, ReLU, dropout, fc, ReLU.
-    fn penultimate(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        let xs = head_input.f_dropout(DROPOUT, dropout)?;
+    /// Both dropouts draw from `masks`, the first layer's before the second's.
+    fn penultimate(
+        &self,
+        head_input: &Tensor,
+        mut masks: Option<&mut DropoutMasks>,
+    ) -> Result<Tensor> {
+        let xs = dropout(head_input, DROPOUT, masks.as_deref_mut())?;
         let xs = self.fc1.forward(&xs)?.f_relu()?;
-        let xs = xs.f_dropout(DROPOUT, dropout)?;
+        let xs = dropout(&xs, DROPOUT, masks)?;
         Ok(self.fc2.forward(&xs)?.f_relu()?)
     }
 }
@@ -66,7 +72,7 @@ impl Architecture for AlexNet {
         let xs = max_pool(&self.convs[4].forward(&xs)?.f_relu()?)?;
         // [B, 256, h, w] → AdaptiveAvgPool2d((6, 6)), flatten → [B, 9216]
         let head_input = xs.f_adaptive_avg_pool2d([6, 6])?.f_flatten(1, -1)?;
-        let features = self.penultimate(&head_input, false)?; // [B, 4096]
+        let features = self.penultimate(&head_input, None)?; // [B, 4096]
         let logits = self.fc3.forward(&features)?;
         Ok(Forward {
             logits,
@@ -83,8 +89,8 @@ impl Architecture for AlexNet {
         Some(DROPOUT)
     }
 
-    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        self.fc3.forward(&self.penultimate(head_input, dropout)?)
+    fn head(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor> {
+        self.fc3.forward(&self.penultimate(head_input, masks)?)
     }
 }
 

@@ -6,6 +6,7 @@
 use tch::nn::Path;
 use tch::Tensor;
 
+use super::dropout::{dropout, DropoutMasks};
 use super::layers::{
     make_divisible, single_frame, Activation, Conv2dNormActivation, Linear, SqueezeExcitation,
 };
@@ -278,9 +279,8 @@ impl Architecture for EfficientNet {
         (self.dropout > 0.0).then_some(self.dropout)
     }
 
-    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        self.fc
-            .forward(&head_input.f_dropout(self.dropout, dropout)?)
+    fn head(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor> {
+        self.fc.forward(&dropout(head_input, self.dropout, masks)?)
     }
 }
 

@@ -5,6 +5,7 @@
 use tch::nn::Path;
 use tch::Tensor;
 
+use super::dropout::{dropout, DropoutMasks};
 use super::layers::{
     make_divisible, single_frame, Activation, Conv2dNormActivation, Linear, SqueezeExcitation,
 };
@@ -183,9 +184,9 @@ impl MobileNetV3 {
         }
     }
 
-    fn penultimate(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
+    fn penultimate(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor> {
         let xs = self.fc1.forward(head_input)?.f_hardswish()?;
-        Ok(xs.f_dropout(self.dropout, dropout)?)
+        dropout(&xs, self.dropout, masks)
     }
 }
 
@@ -198,7 +199,7 @@ impl Architecture for MobileNetV3 {
         }
         let xs = self.last_conv.forward(&xs)?; // [B, 576, H/32, W/32]
         let head_input = xs.f_mean_dim(&[-2i64, -1][..], false, None)?; // [B, 576]
-        let features = self.penultimate(&head_input, false)?; // [B, 1024]
+        let features = self.penultimate(&head_input, None)?; // [B, 1024]
         let logits = self.fc2.forward(&features)?;
         Ok(Forward {
             logits,
@@ -215,8 +216,8 @@ impl Architecture for MobileNetV3 {
         (self.dropout > 0.0).then_some(self.dropout)
     }
 
-    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        self.fc2.forward(&self.penultimate(head_input, dropout)?)
+    fn head(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor> {
+        self.fc2.forward(&self.penultimate(head_input, masks)?)
     }
 }
 

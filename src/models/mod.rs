@@ -13,6 +13,7 @@
 //! N ≥ 2 loads as the published one does.
 pub mod alexnet;
 pub mod convnext;
+pub mod dropout;
 pub mod efficientnet;
 pub mod layers;
 pub mod maxvit;
@@ -36,6 +37,7 @@ use crate::labels::{LabelSet, Labels};
 use crate::preset::{Interpolation, Preset};
 use crate::weights::Checkpoint;
 use crate::{Error, Result};
+use dropout::DropoutMasks;
 
 /// What one forward of a native architecture gives: logits `[B, N]`, penultimate features
 /// `h` `[B, D]` (the classifier's input, position-averaged where the classifier is a 1×1×1
@@ -110,11 +112,11 @@ pub trait Architecture: Send {
     fn head_dropout(&self) -> Option<f64> {
         None
     }
-    /// Logits from `Forward::head_input`, with the head's dropout applied when `dropout` is
-    /// true (MC-Dropout re-runs only this on cached head inputs). The default is the plain
-    /// linear classifier on the features.
-    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        let _ = dropout;
+    /// Logits from `Forward::head_input`, with the head's dropout layers drawing from `masks`
+    /// (MC-Dropout re-runs only this on cached head inputs); `None` is inference (dropout
+    /// off). The default is the plain linear classifier on the features.
+    fn head(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor> {
+        let _ = masks;
         self.classifier().logits(head_input)
     }
 }
@@ -125,7 +127,7 @@ pub trait Network: Send {
     fn classifier(&self) -> Classifier;
     fn head_dropout(&self) -> Option<f64>;
     /// See [`Architecture::head`]; an error for a network without a head input.
-    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor>;
+    fn head(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor>;
     /// Trainable parameters in the order the module registered them: torchvision's
     /// `named_parameters()` order (a module's own parameters before its children's), which
     /// Purview's split depends on.
@@ -159,8 +161,8 @@ impl Network for Native {
         self.arch.head_dropout()
     }
 
-    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        self.arch.head(head_input, dropout)
+    fn head(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor> {
+        self.arch.head(head_input, masks)
     }
 
     fn var_store(&self) -> Option<&VarStore> {
@@ -438,7 +440,9 @@ impl Model {
 
     /// What users run: the network `request` names, its class count read from the
     /// checkpoint, its weights strictly loaded, its class names resolved (the user's file,
-    /// torchvision's list when N is torchvision's, else `class_<i>` with a note).
+    /// torchvision's list when N is torchvision's, else `class_<i>` with a note). A file
+    /// under a torchvision name must have the SHA-256 prefix that name carries, and weights
+    /// with NaN or ±inf, or integers where float parameters belong, are refused.
     pub fn load(request: &ModelRequest, device: Device) -> Result<Model> {
         let mut model = match &request.arch {
             Arch::Registry(spec) => {
@@ -471,6 +475,9 @@ impl Model {
             }
             Arch::TorchScript { preset, classifier } => {
                 let (preset, input) = borrowed_preset(preset)?;
+                // A native checkpoint gets both checks from `Checkpoint::open` and
+                // `load_into`; the archive is read by libtorch, so they are made here.
+                crate::weights::checksum::verify(&request.weights)?;
                 let net = scripted::Scripted::load(
                     &request.weights,
                     device,
@@ -478,6 +485,11 @@ impl Model {
                     request.labels.as_ref().map(Labels::len),
                     &preset,
                     input,
+                )?;
+                let parameters = net.parameters();
+                crate::weights::check_finite(
+                    parameters.iter().map(|(k, t)| (k.as_str(), t)),
+                    &request.weights,
                 )?;
                 let head = net.classifier_name().to_string();
                 let (labels, mut notes) = resolve_labels(
@@ -591,8 +603,8 @@ impl Model {
     }
 
     /// See [`Architecture::head`].
-    pub fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        self.net.head(head_input, dropout)
+    pub fn head(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor> {
+        self.net.head(head_input, masks)
     }
 
     /// Trainable parameters in torchvision's `named_parameters()` order (see

@@ -12,6 +12,7 @@
 use tch::nn::Path;
 use tch::Tensor;
 
+use super::dropout::{dropout, DropoutMasks};
 use super::layers::{gelu, Conv3d, LayerNorm, Linear};
 use super::{Architecture, Classifier, Forward};
 use super::{InputKind, ModelSpec};
@@ -704,13 +705,9 @@ impl Architecture for MViT {
         (self.dropout > 0.0).then_some(self.dropout)
     }
 
-    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        if dropout && self.dropout > 0.0 {
-            self.head
-                .forward(&head_input.f_dropout(self.dropout, true)?)
-        } else {
-            self.head.forward(head_input)
-        }
+    fn head(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor> {
+        self.head
+            .forward(&dropout(head_input, self.dropout, masks)?)
     }
 }
 

@@ -11,6 +11,7 @@
 use tch::nn::Path;
 use tch::Tensor;
 
+use super::dropout::{dropout, DropoutMasks};
 use super::layers::{BatchNorm, Conv3d};
 use super::{Architecture, Classifier, Forward};
 use super::{InputKind, ModelSpec};
@@ -240,7 +241,7 @@ impl Architecture for S3d {
         // AvgPool3d((2, 7, 7), stride 1): [B, 1024, t − 1, h − 6, w − 6]
         let head_input = xs.f_avg_pool3d([2, 7, 7], [1, 1, 1], [0, 0, 0], false, true, None)?;
         let features = head_input.f_mean_dim(&[2i64, 3, 4][..], false, None)?;
-        let logits = self.head(&head_input, false)?;
+        let logits = self.head(&head_input, None)?;
         Ok(Forward {
             logits,
             features,
@@ -261,12 +262,8 @@ impl Architecture for S3d {
     }
 
     /// Dropout → 1×1×1 conv → mean over positions, on the pooled map `[B, 1024, t, h, w]`.
-    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        let xs = if dropout && self.dropout > 0.0 {
-            head_input.f_dropout(self.dropout, true)?
-        } else {
-            head_input.shallow_clone()
-        };
+    fn head(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor> {
+        let xs = dropout(head_input, self.dropout, masks)?;
         let per_position = self.classifier.forward(&xs)?;
         Ok(per_position.f_mean_dim(&[2i64, 3, 4][..], false, None)?)
     }

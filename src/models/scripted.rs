@@ -68,8 +68,7 @@ impl Scripted {
             // Purview and the gradient path differentiate with respect to them.
             let _ = t.set_requires_grad(true);
         }
-        let weight =
-            find_classifier(&parameters, classifier, num_classes).map_err(|reason| bad(reason))?;
+        let weight = find_classifier(&parameters, classifier, num_classes).map_err(bad)?;
         let (name, w) = &parameters[weight];
         let rows = w.size()[0];
         let bias = name
@@ -190,7 +189,11 @@ impl Network for Scripted {
         None
     }
 
-    fn head(&self, _head_input: &Tensor, _dropout: bool) -> Result<Tensor> {
+    fn head(
+        &self,
+        _head_input: &Tensor,
+        _masks: Option<&mut super::dropout::DropoutMasks>,
+    ) -> Result<Tensor> {
         Err(Error::Invalid(format!(
             "{}: a TorchScript module's head cannot be run on its own",
             self.path.display()

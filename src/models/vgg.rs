@@ -6,6 +6,7 @@
 use tch::nn::Path;
 use tch::Tensor;
 
+use super::dropout::{dropout, DropoutMasks};
 use super::layers::{single_frame, BatchNorm, Conv2d, Linear};
 use super::{Architecture, Classifier, Forward};
 use super::{InputKind, ModelSpec};
@@ -100,11 +101,16 @@ impl Vgg {
     }
 
     /// `classifier[0..6]` up to the last Linear's input: fc, ReLU, dropout, fc, ReLU, dropout.
-    fn penultimate(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
+    /// Both dropouts draw from `masks`, the first layer's before the second's.
+    fn penultimate(
+        &self,
+        head_input: &Tensor,
+        mut masks: Option<&mut DropoutMasks>,
+    ) -> Result<Tensor> {
         let xs = self.fc1.forward(head_input)?.f_relu()?;
-        let xs = xs.f_dropout(DROPOUT, dropout)?;
+        let xs = dropout(&xs, DROPOUT, masks.as_deref_mut())?;
         let xs = self.fc2.forward(&xs)?.f_relu()?;
-        Ok(xs.f_dropout(DROPOUT, dropout)?)
+        dropout(&xs, DROPOUT, masks)
     }
 }
 
@@ -119,7 +125,7 @@ impl Architecture for Vgg {
         }
         // [B, 512, H/32, W/32] → AdaptiveAvgPool2d((7, 7)), flatten → [B, 25088]
         let head_input = xs.f_adaptive_avg_pool2d([7, 7])?.f_flatten(1, -1)?;
-        let features = self.penultimate(&head_input, false)?; // [B, 4096]
+        let features = self.penultimate(&head_input, None)?; // [B, 4096]
         let logits = self.fc3.forward(&features)?;
         Ok(Forward {
             logits,
@@ -136,8 +142,8 @@ impl Architecture for Vgg {
         Some(DROPOUT)
     }
 
-    fn head(&self, head_input: &Tensor, dropout: bool) -> Result<Tensor> {
-        self.fc3.forward(&self.penultimate(head_input, dropout)?)
+    fn head(&self, head_input: &Tensor, masks: Option<&mut DropoutMasks>) -> Result<Tensor> {
+        self.fc3.forward(&self.penultimate(head_input, masks)?)
     }
 }
 

@@ -60,56 +60,67 @@ fn scores(logits: &Tensor, features: Option<&Tensor>) -> Result<Vec<SampleScores
     let z = logits.f_to_kind(Kind::Float)?;
     let h = features.f_to_kind(Kind::Float)?;
     let n_f = n as f64;
+    let dim1 = &[1i64][..];
 
-    let log_p = z.f_log_softmax(1, Kind::Float)?;
+    // Probabilities in float64: for a confident prediction 1 − p_top is ~1e-4 or less, and
+    // float32's rounding of p (~6e-8) would leave the scores built on it (neg_brier, DOCTOR,
+    // MC-Dropout's mean) with three or four correct digits.
+    let log_p = z.f_to_kind(Kind::Double)?.f_log_softmax(1, Kind::Double)?;
     let p = log_p.f_exp()?;
 
-    let d4 = (&z - 1.0 / n_f).f_pow_tensor_scalar(4)?;
-    let d4_max = d4.f_amax(&[1i64][..], false)?;
-    let d4_mean = d4.f_mean_dim(&[1i64][..], false, None)?;
-    let gradtrust = &d4_max / &d4_mean;
+    let d4 = z.f_sub_scalar(1.0 / n_f)?.f_pow_tensor_scalar(4)?;
+    let d4_max = d4.f_amax(dim1, false)?;
+    let d4_mean = d4.f_mean_dim(dim1, false, None)?;
+    let gradtrust = d4_max.f_div(&d4_mean)?;
     // Unbiased variance over D of h², as torch.var does on each gradient row.
-    let h_sq_var = h.f_square()?.f_var_dim(&[1i64][..], true, false)?;
+    let h_sq_var = h.f_square()?.f_var_dim(dim1, true, false)?;
 
-    let softmax = p.f_amax(&[1i64][..], false)?;
-    let entropy = (&p * &log_p).f_sum_dim_intlist(&[1i64][..], false, None)?;
+    let softmax = p.f_amax(dim1, false)?;
+    let entropy = p.f_mul(&log_p)?.f_sum_dim_intlist(dim1, false, None)?;
     let (top2, _) = p.f_topk(2.min(n), 1, true, true)?;
     let margin = if n >= 2 {
-        top2.f_select(1, 0)? - top2.f_select(1, 1)?
+        top2.f_select(1, 0)?.f_sub(&top2.f_select(1, 1)?)?
     } else {
         top2.f_select(1, 0)?
     };
-    let log_likelihood = z.f_amax(&[1i64][..], false)?;
-    let energy = z.f_logsumexp(&[1i64][..], false)?;
+    let log_likelihood = z.f_amax(dim1, false)?;
+    let energy = z.f_logsumexp(dim1, false)?;
     let predicted = z.f_argmax(1, true)?;
     let onehot = p.f_zeros_like()?.f_scatter_value(1, &predicted, 1.0)?;
-    let neg_brier = -(&p - onehot)
+    let neg_brier = p
+        .f_sub(&onehot)?
         .f_square()?
-        .f_mean_dim(&[1i64][..], false, None)?;
-    let plogp = (&p * &log_p).f_sum_dim_intlist(&[1i64][..], true, None)?;
-    let dl_dz = &p * (&log_p - plogp) / n_f;
-    let grad_norm = -(dl_dz.f_norm_scalaropt_dim(2, &[1i64][..], false)?
-        * h.f_norm_scalaropt_dim(2, &[1i64][..], false)?);
-    let g = p.f_square()?.f_sum_dim_intlist(&[1i64][..], false, None)?;
+        .f_mean_dim(dim1, false, None)?
+        .f_neg()?;
+    let plogp = p.f_mul(&log_p)?.f_sum_dim_intlist(dim1, true, None)?;
+    let dl_dz = p.f_mul(&log_p.f_sub(&plogp)?)?.f_div_scalar(n_f)?;
+    let grad_norm = dl_dz
+        .f_norm_scalaropt_dim(2, dim1, false)?
+        .f_mul(
+            &h.f_norm_scalaropt_dim(2, dim1, false)?
+                .f_to_kind(Kind::Double)?,
+        )?
+        .f_neg()?;
     // −D_α = −(1 − g)/g = 1 − 1/g.
-    let doctor = g.f_reciprocal()?.f_neg()? + 1.0;
+    let g = p.f_square()?.f_sum_dim_intlist(dim1, false, None)?;
+    let doctor = g.f_reciprocal()?.f_neg()?.f_add_scalar(1.0)?;
+    let to_double = |t: Tensor| t.f_to_kind(Kind::Double);
 
     let columns = Tensor::f_stack(
         &[
-            gradtrust,
-            softmax,
-            entropy,
-            margin,
-            log_likelihood,
-            energy,
+            to_double(gradtrust)?,
+            to_double(softmax)?,
+            to_double(entropy)?,
+            to_double(margin)?,
+            to_double(log_likelihood)?,
+            to_double(energy)?,
             neg_brier,
             grad_norm,
             doctor,
-            h_sq_var,
+            to_double(h_sq_var)?,
         ],
         1,
     )?
-    .f_to_kind(Kind::Double)?
     .f_to_device(tch::Device::Cpu)?;
     let values: Vec<f64> = Vec::<f64>::try_from(columns.f_flatten(0, -1)?)?;
 
@@ -175,7 +186,7 @@ mod tests {
         assert!(close(s.get(ScoreName::GradNorm).unwrap(), -gn));
         let g = p0 * p0 + 2.0 * p1 * p1;
         assert!(close(s.get(ScoreName::Doctor).unwrap(), -(1.0 - g) / g));
-        assert!(s.notes.is_empty());
+        assert!(s.notes().is_empty());
     }
 
     #[test]
@@ -184,7 +195,7 @@ mod tests {
         let h = t(&[&[0.0, 0.0, 0.0, 0.0], &[1.0, -1.0, 1.0, -1.0]]);
         let scores = fast_scores(&z, &h).unwrap();
         assert_eq!(scores[0].get(ScoreName::GradTrust), None);
-        assert!(scores[0].notes[0].starts_with("gradtrust:"));
+        assert!(scores[0].notes()[0].starts_with("gradtrust:"));
         // ±1 features: h² is constant, so Var(h²) = 0 as well.
         assert_eq!(scores[1].get(ScoreName::GradTrust), None);
         assert!(scores[0].get(ScoreName::Softmax).is_some());
@@ -197,8 +208,8 @@ mod tests {
         let batch = fast_scores(&z, &h).unwrap();
         for i in 0..4 {
             let one = fast_scores(&z.narrow(0, i, 1), &h.narrow(0, i, 1)).unwrap();
-            for (name, v) in &batch[i as usize].values {
-                let w = one[0].get(*name).unwrap();
+            for (name, v) in batch[i as usize].values() {
+                let w = one[0].get(name).unwrap();
                 let v = v.unwrap();
                 assert!(
                     (v - w).abs() <= 1e-6 * w.abs().max(1.0),

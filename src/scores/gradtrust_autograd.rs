@@ -20,8 +20,11 @@ fn per_sample(classifier: &Classifier, features: &Tensor) -> Result<Vec<Option<f
     let mut out = Vec::with_capacity(rows as usize);
     for i in 0..rows {
         let h = features.f_narrow(0, i, 1)?.f_detach()?;
-        let weight = classifier.weight.f_detach_copy()?.set_requires_grad(true);
-        let bias = classifier.bias.as_ref().map(Tensor::detach);
+        let weight = classifier
+            .weight
+            .f_detach_copy()?
+            .f_set_requires_grad(true)?;
+        let bias = classifier.bias.as_ref().map(Tensor::f_detach).transpose()?;
         let z = h.f_linear(&weight, bias.as_ref())?;
         let grads = Tensor::f_run_backward(&[loss(&z, n)?], &[&weight], false, false)?;
         out.push(from_gradient(&grads[0])?);
@@ -31,53 +34,50 @@ fn per_sample(classifier: &Classifier, features: &Tensor) -> Result<Vec<Option<f
 
 /// The counterfactual loss `mean_c (z_c − 1/N)²` of one sample's logits `[1, N]`.
 pub fn loss(z: &Tensor, n: f64) -> Result<Tensor> {
-    Ok((z - 1.0 / n).f_square()?.f_mean(Kind::Float)?)
+    Ok(z.f_sub_scalar(1.0 / n)?.f_square()?.f_mean(Kind::Float)?)
 }
 
 /// GradTrust from the classifier gradient `G` `[N, D]`: `max_c e_c / mean_c e_c` with
 /// `e_c = Var_d(G[c,d]²)`; `None` where `mean_c e_c = 0` (the reference's 0/0).
 pub fn from_gradient(grad: &Tensor) -> Result<Option<f64>> {
     let e = grad.f_square()?.f_var_dim(&[1i64][..], true, false)?;
-    let mean = e.f_mean(Kind::Double)?.double_value(&[]);
-    let max = e.f_max()?.f_to_kind(Kind::Double)?.double_value(&[]);
+    let mean = e.f_mean(Kind::Double)?.f_double_value(&[])?;
+    let max = e.f_max()?.f_to_kind(Kind::Double)?.f_double_value(&[])?;
     Ok((mean > 0.0 && mean.is_finite()).then(|| max / mean))
 }
 
 /// GradNorm's loss `mean_c p_c (log p_c − 1/N)` (KL divergence of the softmax from the
-/// uniform input, as the reference's `KLDivLoss`) of one sample's logits `[1, N]`.
+/// uniform input, as the reference's `KLDivLoss`) of one sample's logits `[1, N]`. In
+/// float64: the top class's `∂L/∂z = p (log p − Σ p log p) / N` cancels for a confident
+/// prediction, and float32 loses every digit of it once `1 − p_top` nears 1e-7 (the
+/// gradient flows back into the float32 graph as float32).
 pub fn grad_norm_loss(z: &Tensor, n: f64) -> Result<Tensor> {
-    let log_p = z.f_log_softmax(1, Kind::Float)?;
-    Ok((log_p.f_exp()? * (log_p - 1.0 / n)).f_mean(Kind::Float)?)
+    let log_p = z.f_to_kind(Kind::Double)?.f_log_softmax(1, Kind::Double)?;
+    Ok(log_p
+        .f_exp()?
+        .f_mul(&log_p.f_sub_scalar(1.0 / n)?)?
+        .f_mean(Kind::Double)?)
 }
 
-/// GradTrust and GradNorm of samples whose logits `[1, N]` are on the tape, from real
-/// gradients of the classifier weight `weight` (a module that gives no features: the
-/// closed forms need `h`). Each sample's loss is differentiated alone, so a sample scores
-/// as in a batch of one; the backward stops at the classifier weight, the last layer, so
-/// each costs little beside the forward. The graph is kept for the passes that follow.
-pub fn from_graph(
-    samples: &[Tensor],
-    weight: &Tensor,
-    gradtrust: bool,
-    grad_norm: bool,
-) -> Result<Vec<(Option<f64>, Option<f64>)>> {
-    let n = weight.size()[0] as f64;
-    samples
-        .iter()
-        .map(|z| {
-            let gt = if gradtrust {
-                let g = Tensor::f_run_backward(&[loss(z, n)?], &[weight], true, false)?;
-                from_gradient(&g[0])?
-            } else {
-                None
-            };
-            let gn = if grad_norm {
-                let g = Tensor::f_run_backward(&[grad_norm_loss(z, n)?], &[weight], true, false)?;
-                Some(-g[0].f_norm()?.f_to_kind(Kind::Double)?.double_value(&[]))
-            } else {
-                None
-            };
-            Ok((gt, gn))
-        })
-        .collect()
+/// GradNorm from the classifier gradient: `−‖G‖`.
+pub fn grad_norm_of(grad: &Tensor) -> Result<Option<f64>> {
+    Ok(Some(
+        -grad
+            .f_norm()?
+            .f_to_kind(Kind::Double)?
+            .f_double_value(&[])?,
+    ))
+}
+
+/// `∂loss(z)/∂z` of one sample's logits `z` `[1, N]` (no graph needed): the upstream
+/// gradient through which a video's loss reaches its clips' logits, chunk by chunk.
+pub fn logit_gradient(z: &Tensor, loss: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    tch::with_grad(|| {
+        let z = z.f_detach()?.f_set_requires_grad(true)?;
+        let mut g = Tensor::f_run_backward(&[loss(&z)?], &[&z], false, false)?;
+        match g.pop() {
+            Some(g) => Ok(g),
+            None => Ok(z.f_zeros_like()?),
+        }
+    })
 }

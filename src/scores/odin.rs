@@ -9,24 +9,29 @@ use crate::Result;
 /// gradient of the sum with respect to row i's input is row i's own gradient: one backward
 /// serves a whole batch.
 pub fn loss(logits: &Tensor, targets: &Tensor, temperature: f64) -> Result<Tensor> {
-    Ok((logits / temperature).f_cross_entropy_loss::<Tensor>(
-        targets,
-        None,
-        Reduction::Sum,
-        -100,
-        0.0,
-    )?)
+    Ok(logits
+        .f_div_scalar(temperature)?
+        .f_cross_entropy_loss::<Tensor>(targets, None, Reduction::Sum, -100, 0.0)?)
 }
 
 /// The perturbed input `x − ε·s`.
 pub fn perturb(xs: &Tensor, grad: &Tensor, epsilon: f64) -> Result<Tensor> {
-    let sign = grad.f_ge(0.0)?.f_to_kind(xs.kind())? * 2.0 - 1.0;
-    Ok(xs.f_detach()? - sign * epsilon)
+    let sign = grad
+        .f_ge(0.0)?
+        .f_to_kind(xs.f_kind()?)?
+        .f_mul_scalar(2.0)?
+        .f_sub_scalar(1.0)?;
+    Ok(xs.f_detach()?.f_sub(&sign.f_mul_scalar(epsilon)?)?)
 }
 
 /// `max softmax(z/T)` per row of `logits` `[B, N]`.
 pub fn score(logits: &Tensor, temperature: f64) -> Result<Vec<f64>> {
-    let p = (logits / temperature).f_softmax(1, Kind::Float)?;
-    let top = p.f_amax(&[1i64][..], false)?.f_to_kind(Kind::Double)?;
+    let p = logits
+        .f_div_scalar(temperature)?
+        .f_softmax(1, Kind::Float)?;
+    let top = p
+        .f_amax(&[1i64][..], false)?
+        .f_to_kind(Kind::Double)?
+        .f_to_device(tch::Device::Cpu)?;
     Ok(Vec::<f64>::try_from(top)?)
 }

@@ -9,7 +9,7 @@ use crate::Result;
 
 /// The loss of one sample's logits `[1, N]`.
 pub fn loss(logits: &Tensor) -> Result<Tensor> {
-    Ok((-logits).f_softplus()?.f_mean(Kind::Float)?)
+    Ok(logits.f_neg()?.f_softplus()?.f_mean(Kind::Float)?)
 }
 
 /// `(initial, final)` from the parameter gradients in order; `None` where a half is empty.
@@ -18,6 +18,9 @@ pub fn from_grads(grads: &[Tensor]) -> Result<(Option<f64>, Option<f64>)> {
         .iter()
         .map(|g| g.f_square()?.f_sum(Kind::Double))
         .collect::<Result<_, _>>()?;
+    if sums.is_empty() {
+        return Ok((None, None));
+    }
     let s = Vec::<f64>::try_from(Tensor::f_stack(&sums, 0)?)?;
     Ok(split_means(&s))
 }

@@ -33,12 +33,15 @@ pub fn fetch(url: &str, dir: &Path, file_name: &str) -> Result<PathBuf> {
     let part = dir.join(format!(".{file_name}.part"));
     let result = download_to(url, &part).and_then(|digest| {
         if digest.starts_with(expected) {
-            std::fs::rename(&part, &dest).map_err(|e| Error::io(&dest, e))
+            std::fs::rename(&part, &dest).map_err(|e| Error::io(&dest, e))?;
+            super::checksum::remember_verified(&dest, &digest);
+            Ok(())
         } else {
             Err(Error::Checksum {
                 path: dest.clone(),
                 expected: expected.to_string(),
                 got: digest,
+                advice: String::new(),
             })
         }
     });
@@ -72,11 +75,7 @@ fn download_to(url: &str, part: &Path) -> Result<String> {
         file.write_all(&buf[..n]).map_err(|e| Error::io(part, e))?;
     }
     file.sync_all().map_err(|e| Error::io(part, e))?;
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(super::checksum::hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
 //! Weight files: the only module that reads them. torchvision's `.pth` files (PyTorch's zip
 //! format and the legacy pre-1.6 pickle stream, an `OrderedDict` state dict, BatchNorm
 //! `num_batches_tracked` present or not) are read with `pytorch-reader`; `.safetensors`
-//! files with libtorch's reader. Loading is strict and reports every problem at once.
+//! files with libtorch's reader. Loading is strict and reports every problem at once; a file
+//! under a torchvision name is checked against the SHA-256 prefix in that name
+//! ([`checksum`]), and weights holding NaN or ±inf, or integers where float parameters
+//! belong, are refused.
+pub mod checksum;
 pub mod download;
 
 use std::collections::{BTreeMap, HashMap};
@@ -67,6 +71,9 @@ impl Checkpoint {
         if meta.len() == 0 {
             return Err(bad("empty file (0 bytes)".into()));
         }
+        // Before parsing: a damaged torchvision file is reported as damaged (with the way to
+        // get it again), not as whatever its broken bytes happen to parse into.
+        checksum::verify(path)?;
         if is_torchscript(path) {
             return Err(bad(
                 "is a TorchScript archive (torch.jit.save), not a state dict: run it with \
@@ -281,8 +288,10 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict> {
     Checkpoint::open(path)?.state_dict("")
 }
 
-/// Copies a weight file into a model's parameters and buffers. Missing keys, unexpected keys
-/// and shape mismatches are collected into one error naming the file and the model.
+/// Copies a weight file into a model's parameters and buffers. Missing keys, unexpected keys,
+/// shape mismatches and integer tensors where float parameters belong (or the reverse) are
+/// collected into one error naming the file and the model; then any NaN or ±inf in what
+/// would be loaded is an error listing the tensors that hold them.
 /// `num_batches_tracked` is accepted when present (torchvision keeps it, inference never
 /// reads it) and not required (old files lack it).
 pub fn load_into(vs: &VarStore, file: &StateDict, path: &Path, model: &str) -> Result<()> {
@@ -302,6 +311,18 @@ pub fn load_into(vs: &VarStore, file: &StateDict, path: &Path, model: &str) -> R
                 var.size(),
                 tensor.size()
             )),
+            // Casting would load integers (or truncated floats) as if they were the trained
+            // values; a float file into a float model only converts precision.
+            Some(var) if is_float(var.kind()) != is_float(tensor.kind()) => problems.push(format!(
+                "dtype mismatch for {key}: model {:?}, file {:?} ({})",
+                var.kind(),
+                tensor.kind(),
+                if is_float(var.kind()) {
+                    "a non-float tensor where a float parameter belongs"
+                } else {
+                    "a float tensor where an integer buffer belongs"
+                }
+            )),
             Some(_) => {}
         }
     }
@@ -312,11 +333,13 @@ pub fn load_into(vs: &VarStore, file: &StateDict, path: &Path, model: &str) -> R
             problems: problems.join("\n"),
         });
     }
+    let mut keys: Vec<&String> = vars.keys().collect();
+    keys.sort();
+    check_finite(keys.into_iter().map(|k| (k.as_str(), &file[k])), path)?;
     tch::no_grad(|| -> Result<()> {
         for (key, mut var) in vars {
             let src = &file[&key];
-            // A float file into a float model converts precision; integer buffers stay as
-            // they are (their kind must already agree).
+            // Same category (checked above): float precision converts, integer widths too.
             let src = if src.kind() == var.kind() {
                 src.shallow_clone()
             } else {
@@ -325,6 +348,67 @@ pub fn load_into(vs: &VarStore, file: &StateDict, path: &Path, model: &str) -> R
             var.f_copy_(&src)?;
         }
         Ok(())
+    })
+}
+
+/// Real floating-point kinds (what parameters are).
+fn is_float(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Half
+            | Kind::Float
+            | Kind::Double
+            | Kind::BFloat16
+            | Kind::Float8e5m2
+            | Kind::Float8e4m3fn
+            | Kind::Float8e5m2fnuz
+            | Kind::Float8e4m3fnuz
+    )
+}
+
+/// Refuses weights holding NaN or ±inf: a forward through them gives logits that are
+/// arbitrary yet still look like a prediction (a NaN bias reorders the top-5). Every float
+/// tensor of `tensors` is checked; the error lists each offending key with its counts.
+pub fn check_finite<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
+    path: &Path,
+) -> Result<()> {
+    let mut bad = Vec::new();
+    for (key, t) in tensors {
+        if !is_float(t.kind()) {
+            continue;
+        }
+        let count =
+            |mask: Tensor| -> Result<i64> { Ok(mask.f_sum(Kind::Int64)?.f_int64_value(&[])?) };
+        let non_finite = count(t.f_isfinite()?.f_logical_not()?)?;
+        if non_finite == 0 {
+            continue;
+        }
+        let nan = count(t.f_isnan()?)?;
+        bad.push(format!(
+            "{key} ({nan} NaN, {} infinite, of {} values)",
+            non_finite - nan,
+            t.numel()
+        ));
+    }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    const SHOWN: usize = 10;
+    let more = bad.len().saturating_sub(SHOWN);
+    bad.truncate(SHOWN);
+    Err(Error::Weights {
+        path: path.to_path_buf(),
+        reason: format!(
+            "non-finite values in {}{}: the file is damaged or its training diverged; \
+             predictions through these weights would be arbitrary",
+            bad.join(", "),
+            if more > 0 {
+                format!(" and {more} more tensors")
+            } else {
+                String::new()
+            }
+        ),
     })
 }
 
@@ -378,11 +462,14 @@ impl WeightsSource {
         self.fetch(spec)
     }
 
-    /// Downloads the model's weight file into `models_dir` (does nothing if it is there).
+    /// Downloads the model's weight file into `models_dir`. A file already there is checked
+    /// against the SHA-256 prefix of its name instead (an error if it does not match, so
+    /// `fetch` never reports a damaged file as present).
     pub fn fetch(&self, spec: &ModelSpec) -> Result<PathBuf> {
         let file = self.file_name(spec)?;
         let local = self.models_dir.join(file);
         if local.is_file() {
+            checksum::verify(&local)?;
             return Ok(local);
         }
         let url = format!("{}{}", self.base_url, file);

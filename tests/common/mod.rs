@@ -126,6 +126,23 @@ pub fn model_fixture(name: &str, batch: u32, frames: u32, size: u32) -> PathBuf 
     })
 }
 
+/// Weight files that lie (`tests/py/weight_variants.py`: a NaN in `fc.bias`, int64 tensors,
+/// a huge finite `fc.weight`), made from the seeded r3d_18 weights of [`model_fixture`].
+pub fn weight_variants() -> PathBuf {
+    let state = model_fixture("r3d_18", 2, 8, 112).join("state_zip.pth");
+    cached_fixture("weight-variants-r3d_18-v1", |dir| {
+        run_python(
+            "weight_variants.py",
+            &[
+                "--state",
+                state.to_str().unwrap(),
+                "--out",
+                dir.to_str().unwrap(),
+            ],
+        );
+    })
+}
+
 pub fn close(got: f64, want: f64, tol: f64) -> bool {
     (got - want).abs() <= tol * want.abs().max(1e-12)
 }
@@ -176,7 +193,7 @@ pub fn head_reproduces_logits(
     model: &gradtrust_video::models::Model,
     fwd: &gradtrust_video::models::Forward,
 ) {
-    let again = tch::no_grad(|| model.head(&fwd.head_input, false)).unwrap();
+    let again = tch::no_grad(|| model.head(&fwd.head_input, None)).unwrap();
     let err = rel_err(&again, &fwd.logits);
     assert!(
         err <= 1e-6,
@@ -215,4 +232,123 @@ pub fn published(name: &str) -> (u64, Vec<i64>) {
         other => panic!("no published facts for {other}"),
     };
     (params, shape.to_vec())
+}
+
+// ---------------------------------------------------------------------------------------
+// Hand-made files whose container declares absurd values: small ffmpeg clips with header
+// fields overwritten. Before the decode stage checked such values against the frames that
+// exist, each made sampling allocate tens of gigabytes and abort.
+
+/// Overwrites the 4 bytes at `offset` after the first `tag` in `bytes`.
+fn patch_after(bytes: &mut [u8], tag: &[u8], offset: usize, value: [u8; 4]) {
+    let at = bytes
+        .windows(tag.len())
+        .position(|w| w == tag)
+        .unwrap_or_else(|| panic!("no {tag:?} in the file"));
+    bytes[at + offset..at + offset + 4].copy_from_slice(&value);
+}
+
+/// An MPEG-4 AVI of 30 real frames (B-frames, so its packets carry no presentation
+/// timestamps and it is decoded sequentially) whose headers declare 2^31 − 1 frames:
+/// `dwTotalFrames` of `avih` and `dwLength` of the video `strh`.
+pub fn avi_declaring_absurd_frame_count(path: &Path) {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25",
+        "-t",
+        "1.2",
+        "-c:v",
+        "mpeg4",
+        "-bf",
+        "2",
+        path.to_str().unwrap(),
+    ]);
+    let mut bytes = std::fs::read(path).unwrap();
+    let absurd = 0x7fff_ffffu32.to_le_bytes();
+    // avih: chunk header (8), dwMicroSecPerFrame, dwMaxBytesPerSec, dwPaddingGranularity,
+    // dwFlags, then dwTotalFrames.
+    patch_after(&mut bytes, b"avih", 8 + 16, absurd);
+    // strh: chunk header (8), fccType, fccHandler, dwFlags, wPriority + wLanguage,
+    // dwInitialFrames, dwScale, dwRate, dwStart, then dwLength.
+    patch_after(&mut bytes, b"strh", 8 + 32, absurd);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// An AVI of 30 frames whose stream declares one frame every 10^9 s (`strh` dwScale 10^9,
+/// dwRate 1): a frame rate of 1e-9 fps.
+pub fn avi_declaring_absurd_frame_rate(path: &Path) {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25",
+        "-t",
+        "1.2",
+        "-c:v",
+        "mpeg4",
+        path.to_str().unwrap(),
+    ]);
+    let mut bytes = std::fs::read(path).unwrap();
+    patch_after(&mut bytes, b"strh", 8 + 20, 1_000_000_000u32.to_le_bytes());
+    patch_after(&mut bytes, b"strh", 8 + 24, 1u32.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// An MP4 of 30 frames with a timestamp gap of 8·10^7 s after frame 10 (2·10^9 ticks of
+/// 1/25 s), its media time scale then set from 25 to 1 per second: 30 frames over 2·10^9 s,
+/// an average frame rate of 3/200000003, ~1.5e-8 fps. No B-frames and no edit list, so
+/// every packet is a frame.
+pub fn mp4_with_timestamp_gap(path: &Path) {
+    ffmpeg(&[
+        "-t",
+        "1.2",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25",
+        "-vf",
+        "setpts='if(gte(N,10),PTS+8e7/TB,PTS)'",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-bf",
+        "0",
+        "-video_track_timescale",
+        "25",
+        "-use_editlist",
+        "0",
+        path.to_str().unwrap(),
+    ]);
+    let mut bytes = std::fs::read(path).unwrap();
+    // mdhd (version 0): version + flags, creation, modification, then the time scale.
+    patch_after(&mut bytes, b"mdhd", 4 + 12, 1u32.to_be_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A fixture of own_model_fixture.py (tests/own_models.rs; scores_suite.rs uses its traced
+/// module), cached under a key that includes the content of the generator and the scripts
+/// it imports (a changed generator regenerates).
+pub fn own_model_fixture(args: &[&str]) -> PathBuf {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for script in [
+        "own_model_fixture.py",
+        "model_fixture.py",
+        "scores_reference.py",
+        "suite_reference.py",
+    ] {
+        for b in std::fs::read(repo().join("tests/py").join(script)).unwrap() {
+            hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+    }
+    let key = format!("own-{}-{hash:016x}", args.join("_").replace("--", ""));
+    cached_fixture(&key, |dir| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--out", dir.to_str().unwrap()]);
+        run_python("own_model_fixture.py", &all);
+    })
 }

@@ -101,7 +101,7 @@ def reference(model, head, x, image, has_dropout):
         entry["gradtrust"] = sr.gradtrust_from_grad(classifier_grad(z, sr.gradtrust_loss))
         g = classifier_grad(z, sr.grad_norm_loss)
         entry["grad_norm"] = float(-torch.linalg.vector_norm(torch.linalg.vector_norm(g, dim=1)))
-        p = F.softmax(z.detach(), dim=0)
+        p = F.softmax(z.detach().double(), dim=0)
         entry["mc_dropout"] = None if has_dropout else su.mc_dropout_score(p)
         image_model = ImageView(model) if image else model
         entry["odin"] = su.odin(image_model, xs, T_ODIN, EPS_ODIN)

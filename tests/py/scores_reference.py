@@ -101,8 +101,11 @@ def grad_norm_loss(z):
     """L = (1/N) sum_c p_c (log p_c - 1/N) = KLDivLoss(input=1/N, target=softmax(z), 'mean').
 
     log p via log_softmax so that a p that underflows to 0 contributes 0 instead of NaN.
+    In float64: the top class's dL/dz_c = p_c (log p_c - sum p log p) / N cancels for a
+    confident prediction, and float32 loses every digit of it once 1 - p_top nears 1e-7.
     """
     n = z.shape[-1]
+    z = z.double()
     p = torch.softmax(z, dim=-1)
     logp = torch.log_softmax(z, dim=-1)
     return (p * (logp - 1.0 / n)).mean()
@@ -161,8 +164,10 @@ def fast_scores(z, h, W, b=None):
     b = None if b is None else _vec(b)
 
     with torch.no_grad():
-        p = torch.softmax(z, dim=0)
-        logp = torch.log_softmax(z, dim=0)
+        # Probabilities in float64 from the float32 logits: 1 - p_top of a confident
+        # prediction is ~1e-4, below what float32 probabilities resolve (neg_brier, DOCTOR).
+        p = torch.softmax(z.double(), dim=0)
+        logp = torch.log_softmax(z.double(), dim=0)
         top2 = torch.topk(p, 2).values
         yhat = int(torch.argmax(z))
         onehot = torch.zeros_like(p)
@@ -175,8 +180,7 @@ def fast_scores(z, h, W, b=None):
             "energy": float(torch.logsumexp(z, dim=0)),
             "neg_brier": float(-((p - onehot) ** 2).mean()),
         }
-        # DOCTOR from the probabilities in float64: an independent route (Rust stays float32).
-        g = float((p.double() ** 2).sum())
+        g = float((p**2).sum())
         out["doctor"] = -(1.0 - g) / g
     out["gradtrust"] = gradtrust_autograd(z, h, W, b)
     gW = _weight_grad(z, h, W, b, grad_norm_loss)

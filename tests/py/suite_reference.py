@@ -58,6 +58,8 @@ def purview(model, x):
 
 
 def mc_dropout_score(pbar):
+    # float64: a confident mean probability rounds in float32 by more than the 4th digit.
+    pbar = pbar.double()
     return float((pbar * torch.log(pbar + 1e-4)).sum())
 
 
@@ -66,7 +68,7 @@ def mc_dropout(model, x, passes, dropout_on):
         if isinstance(m, nn.modules.dropout._DropoutNd) and dropout_on:
             m.train()
     with torch.no_grad():
-        ps = [F.softmax(model(x), dim=1) for _ in range(passes)]
+        ps = [F.softmax(model(x).double(), dim=1) for _ in range(passes)]
     model.eval()
     return mc_dropout_score(torch.stack(ps).mean(0)[0])
 

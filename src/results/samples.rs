@@ -1,25 +1,27 @@
-//! Reading the result rows of a batch run (CSV, or JSON Lines for `.jsonl`/`.ndjson`) into the
-//! samples `eval` measures. Unknown columns are ignored; every problem names the file, and
+//! A results file (CSV, or JSON Lines for `.jsonl`/`.ndjson`) as the samples `eval`
+//! measures. Unknown columns are ignored; every problem names the file, and
 //! the line and column where there is one.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, ArrayView1};
-use serde_json::Value;
 
-use super::Level;
+use super::table::{Body, Table};
+use super::{Level, Provenance, RowFormat};
 use crate::scores::ScoreName;
 use crate::{Error, Result};
 
 /// The columns `eval` reads besides the scores.
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 18] = [
     "id",
     "path",
     "model",
     "level",
     "clip",
     "label_index",
+    "label",
     "pred_index",
+    "pred",
     "top5",
     "correct",
     "correct_top5",
@@ -27,8 +29,8 @@ const FIELDS: [&str; 16] = [
     "top5_softmax_sum",
     "correct_softmax_sum",
     "correct_top5_softmax_sum",
-    "prob_label",
-    "logits",
+    super::PROB_LABEL,
+    super::LOGITS,
 ];
 const STATUS: &str = "status";
 
@@ -71,6 +73,11 @@ pub struct ResultsFile {
     /// Ok rows of this level without a label.
     pub unlabeled_rows: usize,
     pub samples: Vec<Sample>,
+    /// Class names by index, as the rows give them (`label` beside `label_index`, `pred`
+    /// beside `pred_index`), for the per-class report; `eval --labels` replaces them.
+    pub class_names: BTreeMap<usize, String>,
+    /// What made the file (its sidecar), when it has one.
+    pub provenance: Option<Provenance>,
     /// Score values: one row per sample, one column per score; NaN where empty or not finite.
     pub values: Array2<f64>,
 }
@@ -105,16 +112,73 @@ impl RawRow {
     }
 }
 
-/// Reads `path` and keeps the rows of `level`.
+/// Reads `path` and keeps the rows of `level`. Lenient where a results file from elsewhere
+/// may differ (extra columns, pandas' float indices, no last line end); strict about damage:
+/// a garbled line is an error naming it.
 pub fn read(path: &Path, level: Level) -> Result<ResultsFile> {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    let (columns, rows) = match ext.as_deref() {
-        Some("jsonl" | "ndjson") => read_jsonl(path)?,
-        _ => read_csv(path)?,
+    let table = Table::read(path)?;
+    let p = path.display();
+    let garbled = match table.format {
+        RowFormat::Csv => "garbled CSV",
+        RowFormat::JsonLines => "garbled JSON Lines",
     };
-    interpret(path, level, &columns, rows)
+    if table.format == RowFormat::Csv && table.columns.iter().all(String::is_empty) {
+        if table.bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::Invalid(format!(
+                "{p}: empty results file (no header line)"
+            )));
+        }
+        // Control bytes (NUL, …) where a header belongs: binary data, not a damaged CSV.
+        let head = &table.bytes[..table.bytes.len().min(4096)];
+        if head
+            .iter()
+            .any(|&b| b.is_ascii_control() && !b.is_ascii_whitespace())
+        {
+            return Err(Error::Invalid(format!(
+                "{p}: not a results file (binary data, not CSV text)"
+            )));
+        }
+        if let Some(l) = table.lines.first() {
+            if let Body::Damaged(why) = &l.body {
+                return Err(Error::Invalid(format!(
+                    "{p}:{}: {garbled}: {why}",
+                    l.number
+                )));
+            }
+        }
+    }
+    let index: Vec<(&'static str, usize)> = known_names()
+        .filter_map(|name| table.column(name).map(|i| (name, i)))
+        .collect();
+    let mut rows = Vec::new();
+    for l in &table.lines {
+        let r = match &l.body {
+            Body::Record(r) => r,
+            Body::Damaged(why) => {
+                let why = if why.starts_with("not UTF-8") {
+                    "not UTF-8 text (is this a results file?)"
+                } else {
+                    why
+                };
+                return Err(Error::Invalid(format!(
+                    "{p}:{}: {garbled}: {why}",
+                    l.number
+                )));
+            }
+        };
+        let fields = index
+            .iter()
+            .filter_map(|&(name, i)| r.get(Some(i)).map(|v| (name, v.to_string())))
+            .collect();
+        rows.push(RawRow {
+            line: l.number,
+            fields,
+        });
+    }
+    let columns: BTreeSet<String> = table.columns.iter().cloned().collect();
+    let mut file = interpret(path, level, &columns, rows)?;
+    file.provenance = Provenance::read(path)?;
+    Ok(file)
 }
 
 fn known_names() -> impl Iterator<Item = &'static str> {
@@ -122,114 +186,6 @@ fn known_names() -> impl Iterator<Item = &'static str> {
         .into_iter()
         .chain([STATUS])
         .chain(ScoreName::ALL.into_iter().map(ScoreName::as_str))
-}
-
-fn read_csv(path: &Path) -> Result<(BTreeSet<String>, Vec<RawRow>)> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(file);
-    let header = reader
-        .headers()
-        .map_err(|e| csv_error(path, e))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect::<Vec<_>>();
-    if header.iter().all(String::is_empty) {
-        return Err(Error::Invalid(format!(
-            "{}: empty results file (no header line)",
-            path.display()
-        )));
-    }
-    let index: Vec<(&'static str, usize)> = known_names()
-        .filter_map(|name| header.iter().position(|h| h == name).map(|i| (name, i)))
-        .collect();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| csv_error(path, e))?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let fields = index
-            .iter()
-            .filter_map(|&(name, i)| {
-                let v = record.get(i)?.trim();
-                (!v.is_empty()).then(|| (name, v.to_string()))
-            })
-            .collect();
-        rows.push(RawRow { line, fields });
-    }
-    Ok((header.into_iter().collect(), rows))
-}
-
-fn csv_error(path: &Path, e: csv::Error) -> Error {
-    let at = e
-        .position()
-        .map(|p| format!(":{}", p.line()))
-        .unwrap_or_default();
-    let what = match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => {
-            format!("a row has {len} fields where the header has {expected_len}")
-        }
-        csv::ErrorKind::Utf8 { .. } => "not UTF-8 text (is this a results file?)".to_string(),
-        _ => e.to_string(),
-    };
-    Error::Invalid(format!("{}{at}: garbled CSV: {what}", path.display()))
-}
-
-fn read_jsonl(path: &Path) -> Result<(BTreeSet<String>, Vec<RawRow>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        Error::Invalid(format!(
-            "{}: not UTF-8 text (is this a results file?)",
-            path.display()
-        ))
-    })?;
-    let mut columns = BTreeSet::new();
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(line).map_err(|e| {
-            Error::Invalid(format!(
-                "{}:{line_no}: garbled JSON Lines: {e}",
-                path.display()
-            ))
-        })?;
-        let Value::Object(map) = value else {
-            return Err(Error::Invalid(format!(
-                "{}:{line_no}: garbled JSON Lines: a row must be a JSON object",
-                path.display()
-            )));
-        };
-        columns.extend(map.keys().cloned());
-        let mut fields = BTreeMap::new();
-        for name in known_names() {
-            let text = match map.get(name) {
-                None | Some(Value::Null) => continue,
-                Some(Value::String(s)) => s.trim().to_string(),
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                Some(other) => other.to_string(),
-            };
-            if !text.is_empty() {
-                fields.insert(name, text);
-            }
-        }
-        rows.push(RawRow {
-            line: line_no,
-            fields,
-        });
-    }
-    Ok((columns, rows))
 }
 
 fn interpret(
@@ -287,6 +243,8 @@ fn interpret(
         error_examples: Vec::new(),
         unlabeled_rows: 0,
         samples: Vec::new(),
+        class_names: BTreeMap::new(),
+        provenance: None,
         values: Array2::zeros((0, 0)),
     };
     let mut values: Vec<f64> = Vec::new();
@@ -357,7 +315,7 @@ fn interpret(
         for s in &out.scores {
             values.push(parse_score(row, s.as_str(), &at)?.unwrap_or(f64::NAN));
         }
-        let prob_label = parse_score(row, "prob_label", &at)?;
+        let prob_label = parse_score(row, super::PROB_LABEL, &at)?;
         if let Some(p) = prob_label.filter(|p| !(0.0..=1.0).contains(p)) {
             return Err(Error::Invalid(format!(
                 "{}: column prob_label: a probability must lie in [0, 1], got {p}",
@@ -374,6 +332,12 @@ fn interpret(
                 )));
             }
         }
+        let pred = parse_index(row, "pred_index", &at)?;
+        for (index, name) in [(label, row.get("label")), (pred, row.get("pred"))] {
+            if let (Some(i), Some(n)) = (index, name) {
+                out.class_names.entry(i).or_insert_with(|| n.to_string());
+            }
+        }
         out.samples.push(Sample {
             id,
             correct,
@@ -381,7 +345,7 @@ fn interpret(
             correct_softmax_sum,
             correct_top5_softmax_sum,
             label,
-            pred: parse_index(row, "pred_index", &at)?,
+            pred,
             prob_label,
             logits,
         });
@@ -488,7 +452,7 @@ fn flag_or_derived(
 
 /// The `logits` list (space-separated in CSV, an array in JSON Lines); every entry finite.
 fn parse_logits(row: &RawRow, at: &dyn Fn() -> String) -> Result<Option<Vec<f64>>> {
-    let Some(items) = row.get("logits") else {
+    let Some(items) = row.get(super::LOGITS) else {
         return Ok(None);
     };
     let z = items
