@@ -102,7 +102,7 @@ impl DropoutMasks {
         }
         let mask = Tensor::f_from_slice(&mask)?
             .f_view(shape.as_slice())?
-            .f_to_kind(xs.kind())?
+            .f_to_kind(xs.f_kind()?)?
             .f_to_device(xs.device())?;
         Ok(xs.f_mul(&mask)?)
     }

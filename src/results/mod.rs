@@ -68,7 +68,7 @@ impl FromStr for Level {
 }
 
 /// Columns before the scores.
-const HEAD: [&str; 19] = [
+pub(crate) const HEAD: [&str; 19] = [
     "id",
     "path",
     "model",
@@ -90,7 +90,7 @@ const HEAD: [&str; 19] = [
     PROB_LABEL,
 ];
 /// Columns after the scores.
-const TAIL: [&str; 2] = ["status", "seconds"];
+pub(crate) const TAIL: [&str; 2] = ["status", "seconds"];
 /// The true label's softmax probability under the row's logits (NLL and Brier need it).
 pub const PROB_LABEL: &str = "prob_label";
 /// Every class's logit, last (hundreds of numbers; `batch --logits` only).

@@ -2,12 +2,10 @@
 //! results stay a plain CSV / JSON Lines file that pandas and spreadsheets read as is).
 //! `--resume` and `merge` refuse a file whose provenance differs from theirs, naming each
 //! field and both values; `eval` shows it.
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
@@ -202,20 +200,7 @@ fn list_difference(key: &str, file: &[Value], run: &[Value]) -> String {
     format!("{key}: {}", parts.join(", "))
 }
 
-/// Lowercase hex SHA-256 of a file's bytes, read in blocks.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", hasher.finalize()))
-}
+pub use crate::weights::checksum::sha256_file;
 
 /// Replaces `path` with `bytes` whole: written to a temporary file in the same directory,
 /// synced, then renamed over it, so a reader or a crash never sees half of it.

@@ -11,27 +11,6 @@ use super::{Level, Provenance, RowFormat};
 use crate::scores::ScoreName;
 use crate::{Error, Result};
 
-/// The columns `eval` reads besides the scores.
-const FIELDS: [&str; 18] = [
-    "id",
-    "path",
-    "model",
-    "level",
-    "clip",
-    "label_index",
-    "label",
-    "pred_index",
-    "pred",
-    "top5",
-    "correct",
-    "correct_top5",
-    "pred_index_softmax_sum",
-    "top5_softmax_sum",
-    "correct_softmax_sum",
-    "correct_top5_softmax_sum",
-    super::PROB_LABEL,
-    super::LOGITS,
-];
 const STATUS: &str = "status";
 
 /// How many error statuses the report quotes.
@@ -181,10 +160,12 @@ pub fn read(path: &Path, level: Level) -> Result<ResultsFile> {
     Ok(file)
 }
 
+/// Every column this tool writes (the one list in `results`), scores included.
 fn known_names() -> impl Iterator<Item = &'static str> {
-    FIELDS
+    super::HEAD
         .into_iter()
-        .chain([STATUS])
+        .chain(super::TAIL)
+        .chain([super::LOGITS])
         .chain(ScoreName::ALL.into_iter().map(ScoreName::as_str))
 }
 

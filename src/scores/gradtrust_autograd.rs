@@ -15,8 +15,8 @@ pub fn gradtrust_autograd(classifier: &Classifier, features: &Tensor) -> Result<
 }
 
 fn per_sample(classifier: &Classifier, features: &Tensor) -> Result<Vec<Option<f64>>> {
-    let n = classifier.weight.size()[0] as f64;
-    let rows = features.size()[0];
+    let n = classifier.weight.size().first().copied().unwrap_or(0) as f64;
+    let rows = features.size().first().copied().unwrap_or(0);
     let mut out = Vec::with_capacity(rows as usize);
     for i in 0..rows {
         let h = features.f_narrow(0, i, 1)?.f_detach()?;
