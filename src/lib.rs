@@ -4,13 +4,13 @@
 //! decode (ffmpeg → RGB frames with timestamps) → sampling (which frames form each clip) →
 //! transforms (a model's preset: resize, crop, normalize; `images` makes a picture a
 //! one-frame clip) → models (libtorch forward giving logits and penultimate features) →
-//! scores (GradTrust and the baselines) → output (text, JSON, rows). `weights` reads and fetches torchvision weight files; `cli` knows the flags.
+//! scores (GradTrust and the baselines) → output (text, JSON, rows). `weights` reads and fetches torchvision weight files. The flags live with the binary
+//! (`src/main.rs`, `src/cli/`): the library knows none.
 //!
 //! Batch runs: `lists` reads video lists and finds the files; `pipeline` wires decode
 //! workers → model stages (one per device, batching clips across videos) → a writer;
 //! `rows` is the rows format (CSV / JSON Lines, append, resume, merge).
 
-pub mod cli;
 pub mod clips;
 pub mod decode;
 pub mod error;

@@ -1,10 +1,12 @@
+mod cli;
+
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = gradtrust_video::cli::Cli::parse();
-    match gradtrust_video::cli::run(cli) {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -1,22 +1,23 @@
 //! Command-line interface: the only module that knows flags. Parses them, validates them
 //! into the library's types, runs the command and prints the result.
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use tch::Device;
 
-use crate::decode::stream::{FrameStream, Source};
-use crate::decode::{self, MediaKind};
-use crate::models::{self, InputKind, Model, WEIGHTS_URL_PREFIX};
-use crate::scores::{GradTrustMethod, ScoreOptions, ScoreSet};
-use crate::weights::WeightsSource;
-use crate::{clips, images, lists, output, pipeline, results, scoring, timeline};
+use gradtrust_video::decode::stream::{FrameStream, Source};
+use gradtrust_video::decode::{self, MediaKind};
+use gradtrust_video::models::{self, InputKind, Model, WEIGHTS_URL_PREFIX};
+use gradtrust_video::scores::{GradTrustMethod, ScoreOptions, ScoreSet};
+use gradtrust_video::weights::WeightsSource;
+use gradtrust_video::{clips, images, lists, output, pipeline, results, scoring, timeline};
+
+mod progress;
+use progress::Progress;
 
 /// Exit status of a batch run that completed but wrote error rows.
 pub const EXIT_ROW_ERRORS: u8 = 3;
@@ -82,14 +83,14 @@ struct EvalArgs {
     results: Vec<PathBuf>,
     /// Evaluate clip rows or video rows.
     #[arg(long, default_value = "video")]
-    level: crate::eval::Level,
+    level: gradtrust_video::eval::Level,
     /// Directory for metrics.csv, metrics.json, report.md and the plots.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Metric of report.md's main table: auroc, aupr_error, aupr_success, fpr95tpr, aurc,
     /// e_aurc, augrc.
     #[arg(long, default_value = "auroc")]
-    metric: crate::eval::Metric,
+    metric: gradtrust_video::eval::Metric,
     /// Bootstrap resamples behind every 95% interval (0: no intervals).
     #[arg(long, default_value_t = 1000)]
     bootstrap: usize,
@@ -107,7 +108,7 @@ struct EvalArgs {
     /// Scores to plot and table, a comma list (e.g. gradtrust,softmax,doctor); default: every
     /// score column present.
     #[arg(long, value_delimiter = ',')]
-    scores: Option<Vec<crate::scores::ScoreName>>,
+    scores: Option<Vec<gradtrust_video::scores::ScoreName>>,
 }
 
 #[derive(Args, Debug)]
@@ -203,7 +204,10 @@ const TORCHSCRIPT: &str = "torchscript";
 
 impl ModelArgs {
     /// The architecture `name` names, its preset and input kind; nothing is read or fetched.
-    fn arch(&self, name: &str) -> anyhow::Result<(models::Arch, crate::preset::Preset, InputKind)> {
+    fn arch(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<(models::Arch, gradtrust_video::preset::Preset, InputKind)> {
         if name == TORCHSCRIPT {
             let preset = self.preset.clone().unwrap_or_default();
             let (p, input) = models::borrowed_preset(&preset)?;
@@ -231,7 +235,7 @@ impl ModelArgs {
         let labels = self
             .labels
             .as_deref()
-            .map(crate::labels::Labels::read)
+            .map(gradtrust_video::labels::Labels::read)
             .transpose()?;
         let weights = match &arch {
             models::Arch::Registry(spec) => source(
@@ -275,7 +279,7 @@ struct ListArgs {
 }
 
 impl ListArgs {
-    fn read(&self, labels: &crate::labels::Labels) -> anyhow::Result<Vec<lists::Entry>> {
+    fn read(&self, labels: &gradtrust_video::labels::Labels) -> anyhow::Result<Vec<lists::Entry>> {
         let format = self
             .format
             .as_deref()
@@ -682,20 +686,20 @@ fn timeline(
 }
 
 /// Writes `text` to standard output and flushes it (rows appear as windows complete).
-fn write_stdout(text: &str) -> crate::Result<()> {
+fn write_stdout(text: &str) -> gradtrust_video::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| crate::Error::io("standard output", e))
+        .map_err(|e| gradtrust_video::Error::io("standard output", e))
 }
 
 /// Where a timeline's windows go: the rows file first (a row shown is a row on disk), the
 /// chart's trace, then standard output as text or JSON Lines.
 struct TimelineOutputs<'a> {
     json: bool,
-    labels: &'a crate::labels::Labels,
-    scores: &'a [crate::scores::ScoreName],
+    labels: &'a gradtrust_video::labels::Labels,
+    scores: &'a [gradtrust_video::scores::ScoreName],
     file: Option<&'a mut timeline::TimelineFile>,
     trace: Option<&'a mut timeline::plot::Trace>,
     /// Score notes already shown (text mode shows each once, on stderr).
@@ -703,7 +707,7 @@ struct TimelineOutputs<'a> {
 }
 
 impl timeline::Sink for TimelineOutputs<'_> {
-    fn window(&mut self, row: &timeline::WindowRow) -> crate::Result<()> {
+    fn window(&mut self, row: &timeline::WindowRow) -> gradtrust_video::Result<()> {
         if let Some(file) = self.file.as_deref_mut() {
             file.window(row)?;
         }
@@ -730,12 +734,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Batch(args) => batch(args),
         Command::Merge(args) => merge(args).map(|()| ExitCode::SUCCESS),
         Command::Eval(args) => {
-            let table = crate::eval::run(&crate::eval::EvalOptions {
+            let table = gradtrust_video::eval::run(&gradtrust_video::eval::EvalOptions {
                 results: args.results,
                 level: args.level,
                 out: args.out,
                 metric: args.metric,
-                bootstrap: crate::eval::bootstrap::Bootstrap {
+                bootstrap: gradtrust_video::eval::bootstrap::Bootstrap {
                     resamples: args.bootstrap,
                     seed: args.seed,
                 },
@@ -744,7 +748,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 labels: args
                     .labels
                     .as_deref()
-                    .map(crate::labels::Labels::read)
+                    .map(gradtrust_video::labels::Labels::read)
                     .transpose()?,
             })?;
             print!("{table}");
@@ -825,10 +829,12 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
     // The list first, with the class names known before any weights are read or downloaded
     // (the user's, or the architecture's built-in ones), so a bad list is reported first.
     let provisional = match (&args.model.labels, &arch) {
-        (Some(path), _) => crate::labels::Labels::read(path)?,
-        (None, models::Arch::Registry(spec)) => crate::labels::Labels::builtin(spec.labels),
+        (Some(path), _) => gradtrust_video::labels::Labels::read(path)?,
+        (None, models::Arch::Registry(spec)) => {
+            gradtrust_video::labels::Labels::builtin(spec.labels)
+        }
         (None, models::Arch::TorchScript { .. }) => {
-            crate::labels::Labels::builtin(crate::labels::LabelSet::Kinetics400)
+            gradtrust_video::labels::Labels::builtin(gradtrust_video::labels::LabelSet::Kinetics400)
         }
     };
     let mut entries = args.list.read(&provisional)?;
@@ -905,7 +911,7 @@ fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
     );
     // The engine's forwards without a graph: at most a batch (the stage's batches are that
     // size already; a longer video is split).
-    let score_options = crate::scores::ScoreOptions {
+    let score_options = gradtrust_video::scores::ScoreOptions {
         forward_chunk: args.batch_size,
         ..score_options
     };
@@ -968,67 +974,6 @@ fn report_resume(out: &std::path::Path, r: &results::Resumed) {
     }
 }
 
-/// A progress bar on a terminal, a log line every 10 s otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    last_log: Instant,
-}
-
-impl Progress {
-    fn new(total: usize) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} videos  {msg}  ETA {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
-        Progress {
-            bar,
-            last_log: Instant::now(),
-        }
-    }
-
-    fn update(&mut self, s: &pipeline::Stats) {
-        let secs = s.elapsed.as_secs_f64().max(1e-9);
-        let line = format!(
-            "{:.1} clips/s, {} error(s)",
-            s.clips as f64 / secs,
-            s.videos_failed
-        );
-        match &self.bar {
-            Some(bar) => {
-                bar.set_position(s.videos_done as u64);
-                bar.set_message(line);
-            }
-            None => {
-                if self.last_log.elapsed() >= Duration::from_secs(10)
-                    || s.videos_done == s.videos_total
-                {
-                    self.last_log = Instant::now();
-                    let left = s.videos_total - s.videos_done;
-                    let eta = secs / s.videos_done.max(1) as f64 * left as f64;
-                    eprintln!(
-                        "batch: {}/{} videos, {line}, ETA {}",
-                        s.videos_done,
-                        s.videos_total,
-                        output::duration(eta)
-                    );
-                }
-            }
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish();
-        }
-    }
-}
-
 fn merge(args: MergeArgs) -> anyhow::Result<()> {
     let expected = match &args.list {
         Some(list) => {
@@ -1041,7 +986,9 @@ fn merge(args: MergeArgs) -> anyhow::Result<()> {
                 list,
                 format,
                 args.root.as_deref(),
-                &crate::labels::Labels::builtin(crate::labels::LabelSet::Kinetics400),
+                &gradtrust_video::labels::Labels::builtin(
+                    gradtrust_video::labels::LabelSet::Kinetics400,
+                ),
                 // Ids do not depend on the classes.
                 None,
             )?;
