@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
 fn request(name: &str, weights: &Path) -> anyhow::Result<ModelRequest> {
     Ok(ModelRequest {
         arch: Arch::Registry(models::spec(name)?),
-        weights: weights.to_path_buf(),
+        weights: weights.to_path_buf().into(),
         weights_key: None,
         labels: None,
     })

@@ -5,6 +5,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 
+# The Rust toolchain builds the binary; apt's rustc is too old on Debian 12, so it comes from
+# rustup. The minimum is Cargo.toml's rust-version (what the dependencies require).
+rust_min=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+rustup_hint="install it with: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y && . \"\$HOME/.cargo/env\""
+if ! command -v cargo >/dev/null || ! command -v rustc >/dev/null; then
+  echo "setup: no Rust toolchain (cargo, rustc) on PATH; Rust >= $rust_min is needed;" \
+    "$rustup_hint" >&2
+  exit 1
+fi
+rust_have=$(rustc --version | cut -d' ' -f2)
+if [ "$(printf '%s\n' "$rust_min" "${rust_have%%-*}" | sort -V | head -n1)" != "$rust_min" ]; then
+  echo "setup: rustc $rust_have is older than the $rust_min this project needs;" \
+    "update it with: rustup update stable (without rustup: $rustup_hint)" >&2
+  exit 1
+fi
+
 debs=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
       libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev python3-venv)
 missing=()
@@ -26,8 +42,11 @@ if [ ! -f "$GRADTRUST_VENV/.complete" ]; then
   python3 -m venv "$GRADTRUST_VENV"
   "$GRADTRUST_PYTHON" -m pip install -q --upgrade pip
   "$GRADTRUST_PYTHON" -m pip install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \
-    "torchcodec==$TORCHCODEC_VERSION" numpy scikit-learn pillow packaging safetensors==0.7.0
+    "torchcodec==$TORCHCODEC_VERSION" numpy scikit-learn pillow packaging safetensors==0.7.0 \
+    pandas
   # Written last, so an interrupted install is redone rather than trusted.
   touch "$GRADTRUST_VENV/.complete"
 fi
+# pandas came after the first environments were made: add it to one that lacks it.
+"$GRADTRUST_PYTHON" -c 'import pandas' 2>/dev/null || "$GRADTRUST_PYTHON" -m pip install -q pandas
 echo "setup: ready (python: $GRADTRUST_PYTHON)"

@@ -1,4 +1,4 @@
-//! The library's one error type. Every variant names its subject (a file, a model, a flag)
+//! The library's one error type. Every variant names its subject (a file, a model, a key)
 //! first, so a message read alone in a batch log still says what went wrong where.
 use std::path::PathBuf;
 
@@ -164,7 +164,7 @@ mod tests {
             "libtorch: The size of tensor a (3) must match the size of tensor b (4) at \
              non-singleton dimension 1"
         );
-        // Chained printing (anyhow's `{:#}`) shows it once: it is not also a source.
+        // Chained printing (the CLI's `{:#}`) shows it once: it is not also a source.
         assert!(std::error::Error::source(&Error::from(a.f_matmul(&a).unwrap_err())).is_none());
     }
 
@@ -175,7 +175,13 @@ mod tests {
             std::io::Error::from(std::io::ErrorKind::NotFound),
         );
         assert!(std::error::Error::source(&e).is_none());
-        let chained = format!("{:#}", anyhow::Error::from(e));
+        // The chain as the CLI prints it (`{:#}`): the error, then each source.
+        let mut chained = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            chained = format!("{chained}: {s}");
+            source = s.source();
+        }
         assert_eq!(chained.matches("not found").count(), 1, "{chained}");
         assert!(chained.starts_with("clip.mp4: "), "{chained}");
     }

@@ -9,8 +9,10 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
+            // One line: each layer of context, then the library's message (which carries
+            // an OS error in its text, not as a source, so it is printed once).
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            cli::exit_status(&e)
         }
     }
 }

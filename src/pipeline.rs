@@ -99,6 +99,9 @@ pub struct StageStats {
     pub clips: usize,
     /// Each batch's scoring, from the run's start.
     pub intervals: Vec<(Duration, Duration)>,
+    /// The file names of the videos the stage is scoring now (empty between batches), for
+    /// a progress display.
+    pub scoring: Vec<String>,
 }
 
 impl StageStats {
@@ -112,6 +115,13 @@ impl StageStats {
 }
 
 impl Stats {
+    /// The file names of the videos being scored now, stage by stage.
+    pub fn scoring_now(&self) -> impl Iterator<Item = &str> {
+        self.stages
+            .iter()
+            .flat_map(|s| s.scoring.iter().map(String::as_str))
+    }
+
     /// Time during which at least two stages were scoring at once (0 for one stage).
     pub fn stages_overlap(&self) -> Duration {
         // Sweep over interval ends: +1 at a start, −1 at an end.
@@ -187,6 +197,11 @@ struct Decoded {
 }
 
 enum Msg {
+    /// Stage `stage` starts scoring the videos named `videos` (file names).
+    Scoring {
+        stage: usize,
+        videos: Vec<String>,
+    },
     Video {
         seq: usize,
         rows: Vec<Row>,
@@ -217,7 +232,8 @@ fn info_of(entry: &Entry, model: &str) -> VideoInfo {
 }
 
 /// Runs `entries` (already sharded, limited and without the resumed ones) and appends their
-/// rows to `writer` in list order; `progress` is called after each written video.
+/// rows to `writer` in list order; `progress` is called after each written video and when a
+/// stage starts scoring a batch ([`StageStats::scoring`]).
 pub fn run(
     entries: Vec<Entry>,
     writer: &mut ResultsWriter,
@@ -322,6 +338,13 @@ pub fn run(
                     Msg::Video { seq, rows } => {
                         pending.insert(seq, rows);
                     }
+                    Msg::Scoring { stage, videos } => {
+                        if let Some(st) = stats.stages.get_mut(stage) {
+                            st.scoring = videos;
+                        }
+                        stats.elapsed = start.elapsed();
+                        progress(&stats);
+                    }
                     Msg::Busy {
                         stage,
                         clips,
@@ -332,6 +355,7 @@ pub fn run(
                             st.batches += 1;
                             st.clips += clips;
                             st.intervals.push((start, end));
+                            st.scoring.clear();
                         }
                     }
                 }
@@ -371,6 +395,13 @@ pub fn device_name(device: Device) -> String {
         Device::Cuda(i) => format!("cuda:{i}"),
         other => format!("{other:?}").to_lowercase(),
     }
+}
+
+/// A video's file name, as a progress display shows it.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// Where a model stage takes its videos from.
@@ -470,6 +501,17 @@ impl Stage<'_> {
                 if let Some(Ok(more)) = self.next_batch(&source, &mut carry, false) {
                     next = Some(self.staged(more));
                 }
+            }
+            let names = batch.iter().map(|d| file_name(&d.path)).collect();
+            if self
+                .msg_tx
+                .send(Msg::Scoring {
+                    stage: self.index,
+                    videos: names,
+                })
+                .is_err()
+            {
+                return;
             }
             let started = self.start.elapsed();
             let clips = batch.iter().map(|d| d.clips.clips.len()).sum();

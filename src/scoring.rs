@@ -7,8 +7,8 @@ use tch::{Device, Tensor};
 use crate::clips::VideoClips;
 use crate::models::{InputKind, Model};
 use crate::prediction::{self, Ranked};
-use crate::scores::engine::score_samples;
-use crate::scores::{SampleIds, SampleScores, ScoreOptions, ScoreSet};
+use crate::scores::engine::{score_samples_observed, Step};
+use crate::scores::{SampleIds, SampleScores, ScoreName, ScoreOptions, ScoreSet};
 use crate::Result;
 
 const TOP_K: i64 = 5;
@@ -59,7 +59,21 @@ pub fn score_video(
     set: &ScoreSet,
     opts: &ScoreOptions,
 ) -> Result<VideoReport> {
-    score_videos(model, &[(path, video)], set, opts)?
+    score_video_observed(model, path, video, set, opts, &|_| {})
+}
+
+/// [`score_video`], telling `observe` each step of the score engine's plan as it starts.
+pub fn score_video_observed(
+    model: &Model,
+    path: &Path,
+    video: &VideoClips,
+    set: &ScoreSet,
+    opts: &ScoreOptions,
+    observe: &dyn Fn(Step),
+) -> Result<VideoReport> {
+    let videos = [(path, video)];
+    let xs = stage(&videos, model.device())?;
+    score_staged_observed(model, &videos, &xs, set, opts, observe)?
         .pop()
         .ok_or_else(|| crate::Error::Invalid(format!("{}: no clips to score", path.display())))
 }
@@ -132,6 +146,18 @@ pub fn score_staged(
     set: &ScoreSet,
     opts: &ScoreOptions,
 ) -> Result<Vec<VideoReport>> {
+    score_staged_observed(model, videos, xs, set, opts, &|_| {})
+}
+
+/// [`score_staged`], telling `observe` each step of the score engine's plan as it starts.
+fn score_staged_observed(
+    model: &Model,
+    videos: &[(&Path, &VideoClips)],
+    xs: &Tensor,
+    set: &ScoreSet,
+    opts: &ScoreOptions,
+    observe: &dyn Fn(Step),
+) -> Result<Vec<VideoReport>> {
     let mut ranges = Vec::with_capacity(videos.len());
     let mut start = 0;
     for (path, video) in videos {
@@ -151,7 +177,7 @@ pub fn score_staged(
             .zip(videos)
             .map(|(name, (_, v))| (name.as_str(), v.clips.len())),
     );
-    let scored = score_samples(model, xs, &ranges, &ids, set, opts)?;
+    let scored = score_samples_observed(model, xs, &ranges, &ids, set, opts, observe)?;
     let mut clip_top5 = prediction::top_k(&scored.logits, TOP_K)?.into_iter();
     let mut clip_logits = prediction::logit_rows(&scored.logits)?.into_iter();
     let mut clip_scores = scored.clips.into_iter();
@@ -170,6 +196,7 @@ pub fn score_staged(
         let logits = clip_logits.by_ref().take(range.len()).collect::<Vec<_>>();
         reports.push(report(
             model,
+            opts,
             path,
             video,
             Level {
@@ -188,7 +215,7 @@ pub fn score_staged(
 
 /// A video's identity for its samples: its file's name (the same file scores the same
 /// whether `score` is given `clip.mp4` or `batch` finds `root/label/clip.mp4`).
-fn source_name(path: &Path) -> String {
+pub(crate) fn source_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string())
@@ -197,6 +224,7 @@ fn source_name(path: &Path) -> String {
 #[allow(clippy::too_many_arguments)]
 fn report(
     model: &Model,
+    opts: &ScoreOptions,
     path: &Path,
     video: &VideoClips,
     video_level: Level,
@@ -213,6 +241,9 @@ fn report(
             "video has {} frames at {:.3} fps, fewer than one clip of {} frames at {} fps: clips padded by repeating the last frame",
             video.frames_decoded, video.info.fps, preset.clip_len, preset.frame_rate
         ));
+    }
+    if video_level.scores.get(ScoreName::McDropout).is_some() {
+        notes.extend(mc_dropout_note(model, opts));
     }
     let clips = video
         .clips
@@ -243,4 +274,22 @@ fn report(
         clips,
         notes,
     }
+}
+
+/// What MC-Dropout is on a model whose passes cannot differ (no dropout in its head, or no
+/// passes asked for): the mean of identical softmaxes is the one softmax, so the score is
+/// `Σ p log(p + 1e-4)` of the forward, the negative entropy but for the 1e-4. Said, so that
+/// nobody reads it as a second, independent score.
+fn mc_dropout_note(model: &Model, opts: &ScoreOptions) -> Option<String> {
+    let why = if model.head_dropout().is_none() {
+        format!("{} has no dropout in its head", model.info().name)
+    } else if opts.mc_passes == 0 {
+        "no dropout passes were asked for".to_string()
+    } else {
+        return None;
+    };
+    Some(format!(
+        "mc_dropout: {why}, so it reduces to entropy: Σ p log(p + 1e-4) of the plain softmax, \
+         the entropy score but for the 1e-4 (no second opinion)"
+    ))
 }

@@ -812,13 +812,23 @@ fn bad_flags_and_lists_fail_naming_them() {
     let out = dir.join("runs/never.csv");
     let cases: [(&[&str], &str, &str); 4] = [
         (&["--shard", "3/3"], "kinetics.csv", "shard \"3/3\""),
-        (&["--devices", "gpu"], "kinetics.csv", "--devices gpu"),
-        (&["--batch-size", "0"], "kinetics.csv", "--batch-size 0"),
+        (
+            &["--devices", "gpu"],
+            "kinetics.csv",
+            "'gpu' for '--devices",
+        ),
+        (
+            &["--batch-size", "0"],
+            "kinetics.csv",
+            "'0' for '--batch-size",
+        ),
         (&[], "no-such-list.csv", "no-such-list.csv"),
     ];
     for (extra, list, want) in cases {
         let output = batch(&dir, list, &out, extra);
-        assert_eq!(output.status.code(), Some(1), "{extra:?}");
+        // A bad flag value is a usage error (2), a missing list an input error (1).
+        let code = if extra.is_empty() { 1 } else { 2 };
+        assert_eq!(output.status.code(), Some(code), "{extra:?}");
         assert!(
             stderr(&output).contains(want),
             "{extra:?}: {}",
@@ -1016,7 +1026,7 @@ fn batch_logits_feed_calibration_and_the_report() {
         );
         let top = (0..400).fold(0, |b, j| if z[j] > z[b] { j } else { b });
         assert_eq!(row["pred_index"], top.to_string(), "{id} {level}: argmax");
-        if row["correct"] == "true" {
+        if row["correct"] == "1" {
             let softmax: f64 = row["softmax"].parse().unwrap();
             assert!((prob - softmax).abs() <= 1e-5, "{id}: {prob} vs {softmax}");
             checked.1 += 1;
@@ -1025,8 +1035,8 @@ fn batch_logits_feed_calibration_and_the_report() {
     }
     assert!(checked.0 >= 20 && checked.1 >= 10, "{checked:?}");
 
-    // JSON Lines, two clips per video: logits as arrays of numbers; the video row's are the
-    // clip-averaged model's, the mean of its clips'.
+    // JSON Lines, two clips per video: logits as the CSV's space-separated text; the video
+    // row's are the clip-averaged model's, the mean of its clips'.
     let jsonl = dir.join("runs/logits.jsonl");
     let _ = std::fs::remove_file(&jsonl);
     let j = batch(
@@ -1040,12 +1050,7 @@ fn batch_logits_feed_calibration_and_the_report() {
     let mut videos_seen = 0;
     for line in std::fs::read_to_string(&jsonl).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let z: Vec<f64> = v["logits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect();
+        let z: Vec<f64> = logits_of(v["logits"].as_str().unwrap());
         let label = v["label_index"].as_u64().unwrap() as usize;
         let prob = v["prob_label"].as_f64().unwrap();
         assert!((prob - softmax_f64(&z)[label]).abs() <= 1e-12, "{line}");
@@ -1709,7 +1714,7 @@ fn a_failing_batch_is_retried_alone_and_only_the_bad_video_is_an_error_row() {
     let state = common::model_fixture("r3d_18", 2, 8, 112).join("state.safetensors");
     let request = |weights: PathBuf| ModelRequest {
         arch: Arch::Registry(models::spec("r3d_18").unwrap()),
-        weights,
+        weights: weights.into(),
         weights_key: None,
         labels: None,
     };
@@ -1812,4 +1817,62 @@ fn a_failing_batch_is_retried_alone_and_only_the_bad_video_is_an_error_row() {
         3,
         "the good video's clip and video rows, the error row"
     );
+}
+
+// ---- pandas ----
+
+/// The CSV and the JSON Lines file of the same run give pandas the same frame: every column
+/// the same dtype under `pd.read_csv` and `pd.read_json(lines=True)` (flags 1/0, lists as
+/// text, empty cells null in both, error rows included), the same values, and the README's
+/// recipe (video rows, ok rows, a score against `correct`) the same answers.
+#[test]
+fn csv_and_jsonl_give_pandas_equal_frames() {
+    let dir = fixtures();
+    // Labels the seeded model gets right on some videos and wrong on others, a corrupt file
+    // and a missing one.
+    let mut list = String::from("path,label\n");
+    for i in 0..6 {
+        list.push_str(&format!(
+            "\"{}\",{}\n",
+            rel_path(i),
+            if i % 2 == 0 { 295 } else { 108 }
+        ));
+    }
+    list.push_str("corrupt-vid_000001_000011.mp4,abseiling\n");
+    list.push_str("nowhere_000000_000010.mp4,abseiling\n");
+    std::fs::write(dir.join("runs/pandas-list.csv"), list).unwrap();
+    let mut files = Vec::new();
+    for ext in ["csv", "jsonl"] {
+        let out = dir.join(format!("runs/pandas.{ext}"));
+        let _ = std::fs::remove_file(&out);
+        let output = batch(&dir, "runs/pandas-list.csv", &out, &QUICK);
+        assert_eq!(output.status.code(), Some(3), "{ext}: {}", stderr(&output));
+        files.push(out);
+    }
+    let found = common::run_python(
+        "pandas_frames.py",
+        &[files[0].to_str().unwrap(), files[1].to_str().unwrap()],
+    );
+    let found: serde_json::Value = serde_json::from_str(&found).unwrap();
+    // 6 clip rows, 6 video rows, 2 error rows.
+    assert_eq!(found["rows"], 14, "{found}");
+    for (column, dtype) in [
+        ("correct", "float64"),
+        ("clip", "float64"),
+        ("label_index", "int64"),
+        ("top5", "str"),
+        ("gradtrust", "float64"),
+    ] {
+        assert_eq!(found["dtypes"][column], dtype, "{column}: {found}");
+    }
+    for name in ["csv", "jsonl"] {
+        let r = &found[name];
+        assert_eq!(r["videos"], 8, "{r}");
+        assert_eq!(r["ok"], 6, "{r}");
+        assert_eq!(r["errors"], 2, "{r}");
+        if let Some(auroc) = r["auroc_gradtrust"].as_f64() {
+            assert!((0.0..=1.0).contains(&auroc), "{r}");
+        }
+    }
+    assert_eq!(found["csv"]["accuracy"], found["jsonl"]["accuracy"]);
 }

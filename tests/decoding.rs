@@ -1059,3 +1059,35 @@ fn percent_and_glob_characters_in_a_file_name_are_that_file() {
     std::fs::copy(video("h264_short_0.5s.mp4"), &odd).unwrap();
     assert_eq!(decode_video(&odd).unwrap().len(), 15);
 }
+
+// ---- seeking decode skips unwanted non-reference frames ----
+
+/// In H.264, frames between a keyframe and the frames wanted that are not references
+/// (nal_ref_idc 0: most B-frames) are not decoded, and the wanted frames stay identical to
+/// a full decode's, wherever they sit in the GOP.
+#[test]
+fn seeking_skips_unwanted_non_reference_frames() {
+    use gradtrust_video::decode::decode_video_keeping;
+    let path = seeking_videos().join("h264_gop60_bframes.mp4");
+    let full = decode_video(&path).unwrap();
+    // Frame 50 alone: decoding starts at keyframe 0; a decoder that ran every packet up to
+    // frame 50's would give at least 51 frames.
+    for wanted in [vec![50], vec![50, 52, 54], vec![59, 61, 119, 200]] {
+        let select = |_: usize, _: f64| wanted.clone();
+        let video = decode_video_keeping(&path, &select).unwrap();
+        assert!(video.seeks() >= 1, "{wanted:?}: not decoded by seeking");
+        println!("{wanted:?}: {} frames decoded", video.frames_run());
+        if wanted == [50] {
+            assert!(
+                video.frames_run() < 45,
+                "{wanted:?}: {} frames decoded, non-reference frames were not skipped",
+                video.frames_run()
+            );
+        }
+        assert_eq!(
+            video.rgb_frames(&wanted).unwrap(),
+            full.rgb_frames(&wanted).unwrap(),
+            "{wanted:?}: frames differ from the full decode"
+        );
+    }
+}

@@ -254,3 +254,202 @@ fn cli_fetch_checks_a_file_already_there() {
         "{stderr}"
     );
 }
+
+// ---- offline demo ----
+
+/// `scripts/demo.sh` with this build (`GRADTRUST_DEMO_BIN`: set-up and build skipped), fast
+/// scores on the CPU, weight files looked for in `models` and downloaded from `url`.
+fn demo(models: &Path, url: &str, cache: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("bash")
+        .arg(common::repo().join("scripts/demo.sh"))
+        .args(["--scores", "fast", "--device", "cpu"])
+        .args(args)
+        .env("GRADTRUST_DEMO_BIN", common::bin())
+        .env("GRADTRUST_MODELS_DIR", models)
+        .env("GRADTRUST_WEIGHTS_URL", url)
+        .env("XDG_CACHE_HOME", cache)
+        .output()
+        .unwrap()
+}
+
+/// A loopback URL nothing listens on: the port was just free.
+fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+/// No weight file and no network: the demo says so, scores the sample clip end to end with
+/// untrained weights, and the report says its predictions are meaningless.
+#[test]
+fn demo_without_network_scores_the_sample_with_untrained_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    let out = demo(&models, &dead_url(), &tmp.path().join("cache"), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("demo: no usable r3d_18 weight file")
+            && stderr.contains("r3d_18-b3b3357e.pth")
+            && stderr.contains("--weights untrained:0"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("testsrc2-340x256-30fps.mp4")
+            && stdout.contains("untrained weights (seed 0): predictions are meaningless")
+            && stdout.contains("gradtrust"),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(entries(&models).is_empty(), "{:?}", entries(&models));
+}
+
+/// A download that arrives but is not torchvision's file (the bytes do not have the SHA-256
+/// prefix the name carries) is refused and not kept; the demo says why and runs untrained,
+/// its JSON saying so. The server seeing the request shows the demo tried the download.
+#[test]
+fn demo_with_a_refused_download_runs_untrained_and_its_json_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    let body = b"not r3d weights".to_vec();
+    let url = serve(body.clone(), body.len(), 1);
+    let out = demo(&models, &url, &tmp.path().join("cache"), &["--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("does not start with b3b3357e") && stderr.contains("untrained:0"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = report["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("untrained weights (seed 0)")),
+        "{report}"
+    );
+    assert_eq!(report["model"], "r3d_18", "{report}");
+    assert!(entries(&models).is_empty(), "{:?}", entries(&models));
+}
+
+/// With a weight file given, the demo uses it: nothing is fetched (the URL is dead and
+/// nothing is said about it) and nothing is marked untrained.
+#[test]
+fn demo_with_a_weight_file_uses_it() {
+    let state = common::model_fixture("r3d_18", 2, 8, 112).join("state_zip.pth");
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    let weights = state.to_str().unwrap();
+    let out = demo(
+        &models,
+        &dead_url(),
+        &tmp.path().join("cache"),
+        &["--weights", weights],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("demo:"), "{stderr}");
+    assert!(
+        !stdout.contains("untrained") && !stderr.contains("untrained"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("gradtrust"), "{stdout}");
+}
+
+/// `untrained:SEED` parses (a bad seed is refused, anything else is a path); the same seed
+/// gives the same parameters, another seed others; conv/linear weights are drawn, norm
+/// weights are 1; the model says it is untrained.
+#[test]
+fn untrained_weights_are_seeded_and_say_so() {
+    use gradtrust_video::models::{self, Arch, Model, ModelRequest};
+    use gradtrust_video::weights::Weights;
+    assert_eq!(
+        "untrained:7".parse::<Weights>().unwrap(),
+        Weights::Untrained { seed: 7 }
+    );
+    assert_eq!(
+        "./untrained:7".parse::<Weights>().unwrap(),
+        Weights::File("./untrained:7".into())
+    );
+    for bad in ["untrained:", "untrained:-1", "untrained:x"] {
+        let err = bad.parse::<Weights>().unwrap_err().to_string();
+        assert!(err.contains(bad) && err.contains("whole number"), "{err}");
+    }
+    let load = |seed: u64| {
+        let request = ModelRequest {
+            arch: Arch::Registry(models::spec("r3d_18").unwrap()),
+            weights: Weights::Untrained { seed },
+            weights_key: None,
+            labels: None,
+        };
+        Model::load(&request, tch::Device::Cpu).unwrap()
+    };
+    let (a, b, c) = (load(0), load(0), load(1));
+    assert_eq!(a.num_classes(), 400);
+    assert_eq!(a.info().weights.name(), "untrained:0");
+    assert!(
+        a.info().notes.iter().any(|n| n.contains("untrained")),
+        "{:?}",
+        a.info().notes
+    );
+    let (pa, pb, pc) = (a.parameters(), b.parameters(), c.parameters());
+    assert_eq!(pa.len(), pb.len());
+    for (((key, x), (_, y)), (_, z)) in pa.iter().zip(&pb).zip(&pc) {
+        assert!(x.equal(y), "{key} differs between two loads with seed 0");
+        if x.dim() >= 2 {
+            assert!(!x.equal(z), "{key} is the same with seeds 0 and 1");
+            let bound = 1.0 / (x.size()[1..].iter().product::<i64>() as f64).sqrt();
+            let max = x.abs().max().double_value(&[]);
+            assert!(
+                max > 0.5 * bound && max <= bound,
+                "{key}: max {max}, bound {bound}"
+            );
+        }
+    }
+    let bn = pa.iter().find(|(k, _)| k == "stem.1.weight").unwrap();
+    assert_eq!(bn.1.min().double_value(&[]), 1.0);
+    assert_eq!(bn.1.max().double_value(&[]), 1.0);
+}
+
+/// A batch run with untrained weights records `untrained:0` and no hash as its weights, and a
+/// timeline says the weights are untrained.
+#[test]
+fn untrained_batch_provenance_and_timeline_are_marked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = common::repo().join("clips/testsrc2-340x256-30fps.mp4");
+    let list = tmp.path().join("list.txt");
+    std::fs::write(&list, format!("{} 0\n", clip.display())).unwrap();
+    let results = tmp.path().join("results.csv");
+    let out = Command::new(common::bin())
+        .args(["batch", "--list"])
+        .arg(&list)
+        .arg("--out")
+        .arg(&results)
+        .args(["--weights", "untrained:0", "--device", "cpu"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("untrained weights (seed 0)"), "{stderr}");
+    let provenance = common::read_json(&tmp.path().join("results.csv.provenance.json"));
+    assert_eq!(provenance["weights_file"], "untrained:0", "{provenance}");
+    assert_eq!(provenance["weights_sha256"], "", "{provenance}");
+
+    let out = Command::new(common::bin())
+        .arg("score")
+        .arg(&clip)
+        .args(["--timeline", "--scores", "softmax", "--device", "cpu"])
+        .args(["--weights", "untrained:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("untrained weights (seed 0): predictions are meaningless"),
+        "{stderr}"
+    );
+}

@@ -139,7 +139,7 @@ fn imagenet_ground_truth_batch() {
         assert!(row["gradtrust"].parse::<f64>().unwrap() >= 1.0);
         assert_eq!(
             row["correct"],
-            (row["pred_index"] == row["label_index"]).to_string()
+            u8::from(row["pred_index"] == row["label_index"]).to_string()
         );
         // One clip row per image.
         assert_eq!(rows[&(id, "clip".to_string())]["status"], "ok");

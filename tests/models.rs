@@ -257,7 +257,7 @@ fn wrong_input_shape_is_an_error_not_a_panic() {
 fn load_r3d_18(weights: PathBuf) -> Result<Model, Error> {
     let request = models::ModelRequest {
         arch: models::Arch::Registry(models::spec("r3d_18").unwrap()),
-        weights,
+        weights: weights.into(),
         weights_key: None,
         labels: None,
     };

@@ -22,7 +22,7 @@ fn fixture(args: &[&str]) -> PathBuf {
 fn request(arch: Arch, weights: PathBuf) -> ModelRequest {
     ModelRequest {
         arch,
-        weights,
+        weights: weights.into(),
         weights_key: None,
         labels: None,
     }
@@ -206,7 +206,7 @@ fn checkpoint_errors_say_what_was_found() {
     let mut req = registry("r3d_18", dir.join("state_ckpt.pth"));
     req.weights_key = Some("model_ema".into());
     let err = Model::load(&req, Device::Cpu).err().unwrap().to_string();
-    assert!(err.contains("--weights-key model_ema"), "{err}");
+    assert!(err.contains("weights key model_ema"), "{err}");
     req.weights_key = Some("state_dict".into());
     assert_eq!(Model::load(&req, Device::Cpu).unwrap().num_classes(), 101);
     // Labels whose count is not the checkpoint's: one error naming both files and counts.

@@ -463,7 +463,7 @@ fn chunked_backward_passes_equal_one_pass() {
                 preset: "mc3_18".into(),
                 classifier: None,
             },
-            weights: dir.join("traced.pt"),
+            weights: dir.join("traced.pt").into(),
             weights_key: None,
             labels: None,
         },

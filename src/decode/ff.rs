@@ -69,6 +69,19 @@ pub(super) fn use_every_core(ctx: &mut codec::Context) {
     unsafe { (*ctx.as_mut_ptr()).thread_count = 0 };
 }
 
+/// Whether the decoder drops the frames of the packets sent from now on that no other frame
+/// references (`skip_frame = AVDISCARD_NONREF`; frame threads copy it at each packet).
+pub(super) fn skip_non_reference(decoder: &mut ffmpeg_next::decoder::Video, skip: bool) {
+    let discard = if skip {
+        ffi::AVDiscard::AVDISCARD_NONREF
+    } else {
+        ffi::AVDiscard::AVDISCARD_DEFAULT
+    };
+    // SAFETY: a plain enum field of the open codec context `decoder` owns; FFmpeg reads it
+    // when the next packet is sent.
+    unsafe { (*decoder.as_mut_ptr()).skip_frame = discard };
+}
+
 /// Whether the demuxer marked `packet` as decode-only: its frame is dropped by the decoder
 /// (an MP4 edit list starting after a keyframe). ffmpeg-next's packet flags omit this bit.
 pub(super) fn is_discarded(packet: &Packet) -> bool {

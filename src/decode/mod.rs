@@ -623,6 +623,11 @@ fn decode_seeking(
 ) -> std::result::Result<DecodedVideo, GiveUp> {
     let spans = index.plan(wanted);
     let (mut decoder, codec) = open_decoder(input, stream)?;
+    // H.264 only: a picture with nal_ref_idc 0 is never a reference, and FFmpeg's decoder
+    // drops it before it touches any state (frame numbers and POC follow the reference
+    // pictures), so the kept frames are bit-identical. Not VP9: a frame that refreshes no
+    // reference slot can still update the probability context later frames decode with.
+    let skip_unwanted = codec == "h264";
     let mut frames: Vec<Option<frame::Video>> = (0..index.len()).map(|_| None).collect();
     let mut frames_run = 0usize;
     let mut first_size = None;
@@ -646,6 +651,15 @@ fn decode_seeking(
                 None => unknown = Some(frame.timestamp()),
             }
         };
+        // Frames this span does not keep and nothing references need not be decoded.
+        let wanted = |p: usize| {
+            index
+                .frame_at(index.packets[p].pts)
+                .is_some_and(|f| span.frames.binary_search(&f).is_ok())
+        };
+        if skip_unwanted {
+            ff::skip_non_reference(&mut decoder, !wanted(span.first));
+        }
         feed(&mut decoder, Some(&first), &mut sink).map_err(|e| e.to_string())?;
         let mut next = span.first + 1;
         while next <= span.last {
@@ -656,6 +670,9 @@ fn decode_seeking(
             }
             if packet.pts().and_then(|pts| index.packet_at(pts)) != Some(next) {
                 return Err(format!("packet {next} is not where the index has it"));
+            }
+            if skip_unwanted {
+                ff::skip_non_reference(&mut decoder, !wanted(next));
             }
             feed(&mut decoder, Some(&packet), &mut sink).map_err(|e| e.to_string())?;
             next += 1;

@@ -381,8 +381,8 @@ fn temperature_eval(
         .collect();
     if rows.len() < 2 {
         notes.push(format!(
-            "--fit-temperature: needs rows with a `logits` column (`batch --logits`) and a \
-             label; {} of the {} evaluated rows have both",
+            "temperature fit: needs rows with a `logits` column (a batch run that kept the \
+             logits) and a label; {} of the {} evaluated rows have both",
             rows.len(),
             file.samples.len()
         ));
@@ -393,7 +393,7 @@ fn temperature_eval(
     let labels: Vec<usize> = fit.iter().map(|&i| rows[i].1).collect();
     let Some(t) = calibration::fit_temperature(&logits, &labels) else {
         notes.push(
-            "--fit-temperature: the NLL of the fit rows keeps falling as T → 0 (every fit row \
+            "temperature fit: the NLL of the fit rows keeps falling as T → 0 (every fit row \
              is predicted right): no temperature fitted"
                 .to_string(),
         );
@@ -592,7 +592,7 @@ pub fn evaluate(file: &ResultsFile, opts: &EvalOptions) -> ModelEval {
         match calibration.as_mut() {
             Some(c) => c.temperature = temperature_eval(file, opts.bootstrap.seed, &mut notes),
             None => notes.push(
-                "--fit-temperature: no probabilities in the rows (no softmax or logits column)"
+                "temperature fit: no probabilities in the rows (no softmax or logits column)"
                     .to_string(),
             ),
         }

@@ -35,7 +35,7 @@ use tch::{Device, Tensor};
 
 use crate::labels::{LabelSet, Labels};
 use crate::preset::{Interpolation, Preset};
-use crate::weights::Checkpoint;
+use crate::weights::{Checkpoint, Weights};
 use crate::{Error, Result};
 use dropout::DropoutMasks;
 
@@ -352,7 +352,7 @@ pub fn borrowed_preset(name: &str) -> Result<(Preset, InputKind)> {
             let mut families: Vec<&str> = all().map(|m| m.family).collect();
             families.dedup();
             Error::Invalid(format!(
-                "--preset {name:?}: not a model or family name; models: {}; families: {}, imagenet",
+                "preset {name:?}: not a model or family name; models: {}; families: {}, imagenet",
                 all().map(|m| m.name).collect::<Vec<_>>().join(", "),
                 families.join(", ")
             ))
@@ -363,8 +363,9 @@ pub fn borrowed_preset(name: &str) -> Result<(Preset, InputKind)> {
 #[derive(Clone, Debug)]
 pub struct ModelRequest {
     pub arch: Arch,
-    /// A resolved weight file (a state dict, a training checkpoint, or a TorchScript archive).
-    pub weights: PathBuf,
+    /// A resolved weight file (a state dict, a training checkpoint, or a TorchScript archive),
+    /// or seeded untrained parameters.
+    pub weights: Weights,
     /// The checkpoint key holding the state dict, when the search should not choose.
     pub weights_key: Option<String>,
     /// The user's class names; the checkpoint's class count must match them.
@@ -392,8 +393,9 @@ pub struct ModelInfo {
     pub labels: Labels,
     /// The classifier's state-dict key (native) or parameter name (scripted).
     pub classifier: String,
-    /// The weight file and, for a checkpoint, the key prefix its state dict sat under.
-    pub weights: PathBuf,
+    /// The weight file (or untrained:SEED) and, for a checkpoint, the key prefix its state
+    /// dict sat under.
+    pub weights: Weights,
     pub state_dict_prefix: String,
     /// Said in every report (generic class names, …).
     pub notes: Vec<String>,
@@ -429,7 +431,7 @@ impl Model {
                 preset: (spec.preset)(),
                 labels,
                 classifier: spec.classifier_key.to_string(),
-                weights: PathBuf::new(),
+                weights: Weights::File(PathBuf::new()),
                 state_dict_prefix: String::new(),
                 notes: Vec::new(),
                 min_input: spec.min_input,
@@ -443,10 +445,16 @@ impl Model {
     /// torchvision's list when N is torchvision's, else `class_<i>` with a note). A file
     /// under a torchvision name must have the SHA-256 prefix that name carries, and weights
     /// with NaN or ±inf, or integers where float parameters belong, are refused.
+    /// Untrained weights build the architecture with the user's class count (else
+    /// torchvision's) and seeded parameters ([`init_untrained`]), with a note saying so.
     pub fn load(request: &ModelRequest, device: Device) -> Result<Model> {
+        let path = match &request.weights {
+            Weights::File(path) => path,
+            Weights::Untrained { seed } => return Model::untrained(request, *seed, device),
+        };
         let mut model = match &request.arch {
             Arch::Registry(spec) => {
-                let checkpoint = Checkpoint::open(&request.weights)?;
+                let checkpoint = Checkpoint::open(path)?;
                 let prefix =
                     checkpoint.locate(spec.classifier_key, request.weights_key.as_deref())?;
                 let shape = checkpoint
@@ -455,19 +463,15 @@ impl Model {
                 let n = shape.first().copied().unwrap_or(0);
                 if n < 2 {
                     return Err(Error::Weights {
-                        path: request.weights.clone(),
+                        path: path.clone(),
                         reason: format!(
                             "classifier {prefix}{} has shape {shape:?}: a classifier needs at least 2 classes",
                             spec.classifier_key
                         ),
                     });
                 }
-                let (labels, notes) = resolve_labels(
-                    request.labels.as_ref(),
-                    Some(spec.labels),
-                    n as usize,
-                    &request.weights,
-                )?;
+                let (labels, notes) =
+                    resolve_labels(request.labels.as_ref(), Some(spec.labels), n as usize, path)?;
                 let mut model = Model::native(spec, n, device, labels);
                 model.load_state_dict(&checkpoint, &prefix)?;
                 model.info.notes = notes;
@@ -477,9 +481,9 @@ impl Model {
                 let (preset, input) = borrowed_preset(preset)?;
                 // A native checkpoint gets both checks from `Checkpoint::open` and
                 // `load_into`; the archive is read by libtorch, so they are made here.
-                crate::weights::checksum::verify(&request.weights)?;
+                crate::weights::checksum::verify(path)?;
                 let net = scripted::Scripted::load(
-                    &request.weights,
+                    path,
                     device,
                     classifier.as_deref(),
                     request.labels.as_ref().map(Labels::len),
@@ -489,15 +493,11 @@ impl Model {
                 let parameters = net.parameters();
                 crate::weights::check_finite(
                     parameters.iter().map(|(k, t)| (k.as_str(), t)),
-                    &request.weights,
+                    path,
                 )?;
                 let head = net.classifier_name().to_string();
-                let (labels, mut notes) = resolve_labels(
-                    request.labels.as_ref(),
-                    None,
-                    net.num_classes(),
-                    &request.weights,
-                )?;
+                let (labels, mut notes) =
+                    resolve_labels(request.labels.as_ref(), None, net.num_classes(), path)?;
                 notes.extend(net.notes());
                 Model {
                     info: ModelInfo {
@@ -506,7 +506,7 @@ impl Model {
                         preset,
                         labels,
                         classifier: head,
-                        weights: PathBuf::new(),
+                        weights: request.weights.clone(),
                         state_dict_prefix: String::new(),
                         notes,
                         min_input: [1, 1, 1],
@@ -519,13 +519,49 @@ impl Model {
         Ok(model)
     }
 
+    /// A registry architecture with seeded untrained parameters: the pipeline runs end to end
+    /// where no weight file can be had, and every report says the predictions mean nothing.
+    fn untrained(request: &ModelRequest, seed: u64, device: Device) -> Result<Model> {
+        let Arch::Registry(spec) = &request.arch else {
+            return Err(Error::Invalid(format!(
+                "{}: untrained weights are for the built-in architectures; a TorchScript \
+                 module brings its own",
+                request.weights
+            )));
+        };
+        let n = request
+            .labels
+            .as_ref()
+            .map_or(spec.num_classes(), Labels::len);
+        if n < 2 {
+            return Err(Error::Invalid(format!(
+                "{}: a classifier needs at least 2 classes, the label file names {n}",
+                request.weights
+            )));
+        }
+        let name = request.weights.name();
+        let (labels, mut notes) = resolve_labels(
+            request.labels.as_ref(),
+            Some(spec.labels),
+            n,
+            Path::new(&name),
+        )?;
+        notes.extend(request.weights.note());
+        let mut model = Model::native(spec, n as i64, device, labels);
+        let vs = model.var_store().expect("a native model has a VarStore");
+        init_untrained(vs, seed)?;
+        model.info.notes = notes;
+        model.info.weights = request.weights.clone();
+        Ok(model)
+    }
+
     /// Strict load of a weight file into a registry model (its state dict found as
     /// [`Checkpoint::locate`] finds it): every key present, none unexpected, every shape equal.
     pub fn load_weights(&mut self, path: &Path) -> Result<()> {
         let checkpoint = Checkpoint::open(path)?;
         let prefix = checkpoint.locate(&self.info.classifier, None)?;
         self.load_state_dict(&checkpoint, &prefix)?;
-        self.info.weights = path.to_path_buf();
+        self.info.weights = Weights::File(path.to_path_buf());
         Ok(())
     }
 
@@ -619,6 +655,51 @@ impl Model {
             .map(|(_, t)| t.numel() as u64)
             .sum()
     }
+}
+
+/// Draws a native model's parameters from libtorch's generator seeded with `seed`, as
+/// PyTorch's default `reset_parameters` does: a conv or linear weight and its bias uniform in
+/// ±1/√fan_in, a normalization layer's weight 1 and bias 0, any other parameter (position
+/// embeddings, class tokens, relative position tables, layer scales) N(0, 0.02²). Buffers
+/// (BatchNorm's running statistics) keep their built values. Keys are visited in sorted
+/// order and values drawn on the CPU, then copied: the same seed gives the same model on
+/// every device. A lock keeps a concurrent load (one per device) from interleaving draws
+/// from the shared generator.
+fn init_untrained(vs: &VarStore, seed: u64) -> Result<()> {
+    static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed(seed as i64);
+    let vars = vs.variables();
+    let mut keys: Vec<&String> = vars.keys().filter(|k| vars[*k].requires_grad()).collect();
+    keys.sort();
+    let fan_in = |t: &Tensor| -> i64 { t.size().iter().skip(1).product::<i64>().max(1) };
+    let uniform = |size: &[i64], fan_in: i64| -> Result<Tensor> {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        Ok(Tensor::f_empty(size, (tch::Kind::Float, Device::Cpu))?.f_uniform_(-bound, bound)?)
+    };
+    tch::no_grad(|| -> Result<()> {
+        for key in keys {
+            let mut var = vars[key].shallow_clone();
+            let size = var.size();
+            let sibling = key
+                .strip_suffix(".bias")
+                .and_then(|m| vars.get(&format!("{m}.weight")))
+                .filter(|w| w.dim() >= 2);
+            let value = if size.len() >= 2 && key.ends_with(".weight") {
+                uniform(&size, fan_in(&var))?
+            } else if let Some(weight) = sibling {
+                uniform(&size, fan_in(weight))?
+            } else if size.len() == 1 && key.ends_with(".weight") {
+                Tensor::f_ones(&size, (tch::Kind::Float, Device::Cpu))?
+            } else if size.len() == 1 && key.ends_with(".bias") {
+                Tensor::f_zeros(&size, (tch::Kind::Float, Device::Cpu))?
+            } else {
+                Tensor::f_randn(&size, (tch::Kind::Float, Device::Cpu))?.f_mul_scalar(0.02)?
+            };
+            var.f_copy_(&value)?;
+        }
+        Ok(())
+    })
 }
 
 /// The class names of a model with `n` classes: the user's (whose count must be `n`),

@@ -232,12 +232,12 @@ fn find_classifier(
         return match parameters.iter().position(|(n, _)| n == name) {
             Some(i) if parameters[i].1.dim() == 2 => Ok(i),
             Some(i) => Err(format!(
-                "--classifier {name}: has shape {:?}, not [N, D]; 2-D parameters: {}",
+                "classifier parameter {name}: has shape {:?}, not [N, D]; 2-D parameters: {}",
                 parameters[i].1.size(),
                 listing()
             )),
             None => Err(format!(
-                "--classifier {name}: no such parameter; 2-D parameters: {}",
+                "classifier parameter {name}: no such parameter; 2-D parameters: {}",
                 listing()
             )),
         };

@@ -196,6 +196,20 @@ fn as_written(z: &[f32]) -> Option<Vec<f64>> {
         .collect()
 }
 
+/// `v` as written: a value that is exactly a `float32` (a score from the model's float32
+/// tensors, widened) becomes the shortest decimal of that `float32` (`0.1`, not
+/// `0.10000000149011612`: the digits beyond carry nothing); any other value is itself.
+/// Rows, `score --json` and timelines all print a score this way, so a value reads the same
+/// everywhere.
+pub fn shortest(v: f64) -> f64 {
+    if v.is_finite() && f64::from(v as f32) == v {
+        if let Ok(short) = (v as f32).to_string().parse::<f64>() {
+            return short;
+        }
+    }
+    v
+}
+
 /// The logits and true-label probability of one row.
 fn probabilities(z: &[f32], label: Option<usize>) -> (Option<Vec<f64>>, Option<f64>) {
     let logits = as_written(z).filter(|z| !z.is_empty());
@@ -357,23 +371,29 @@ impl Cell {
             Cell::Empty => String::new(),
             Cell::Text(s) => s.clone(),
             Cell::Int(i) => i.to_string(),
-            // Rust's shortest round-trip form: parses back to the same f64.
-            Cell::Float(x) => x.to_string(),
-            Cell::Bool(b) => b.to_string(),
+            // Rust's shortest round-trip form: parses back to the same f64 (a float32's
+            // shortest decimal for a float32 value).
+            Cell::Float(x) => shortest(*x).to_string(),
+            Cell::Bool(b) => u8::from(*b).to_string(),
             Cell::List(l) => l.iter().map(usize::to_string).collect::<Vec<_>>().join(" "),
             Cell::Numbers(v) => v.iter().map(f64::to_string).collect::<Vec<_>>().join(" "),
         }
     }
 
+    /// The same value as [`Cell::text`] in the type a JSON reader gives the CSV cell, so
+    /// pandas' `read_csv` and `read_json(lines=True)` give equal frames: an empty cell
+    /// (an empty text too) is `null`, a flag is 1 or 0 (bools with nulls would turn to
+    /// floats in one reader and objects in the other), a list is the CSV's space-separated
+    /// text.
     fn json(&self) -> Value {
         match self {
             Cell::Empty => Value::Null,
+            Cell::Text(s) if s.is_empty() => Value::Null,
             Cell::Text(s) => Value::from(s.as_str()),
             Cell::Int(i) => Value::from(*i),
-            Cell::Float(x) => Value::from(*x),
-            Cell::Bool(b) => Value::from(*b),
-            Cell::List(l) => Value::from(l.clone()),
-            Cell::Numbers(v) => Value::from(v.clone()),
+            Cell::Float(x) => Value::from(shortest(*x)),
+            Cell::Bool(b) => Value::from(u8::from(*b)),
+            Cell::List(_) | Cell::Numbers(_) => Value::from(self.text()),
         }
     }
 }

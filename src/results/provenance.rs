@@ -77,8 +77,12 @@ impl Provenance {
         Ok(Provenance {
             tool: format!("gradtrust-video {}", env!("CARGO_PKG_VERSION")),
             model: run.model.name.clone(),
-            weights_file: name(&run.model.weights),
-            weights_sha256: sha256_file(&run.model.weights)?,
+            // Untrained weights: `untrained:SEED` and no hash (there is no file).
+            weights_file: run.model.weights.name(),
+            weights_sha256: match run.model.weights.path() {
+                Some(path) => sha256_file(path)?,
+                None => String::new(),
+            },
             labels: run.model.labels.source().to_string(),
             labels_sha256,
             preset: format!("{:?}", run.preset),

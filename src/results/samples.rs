@@ -366,7 +366,7 @@ fn parse_bool(v: &str, column: &str, at: &dyn Fn() -> String) -> Result<bool> {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
         _ => Err(Error::Invalid(format!(
-            "{}: column {column}: expected true or false, got {v:?}",
+            "{}: column {column}: expected 1 or 0 (or true or false), got {v:?}",
             at()
         ))),
     }

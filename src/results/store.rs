@@ -436,12 +436,11 @@ fn check(
     sorted_columns: &[&str],
     model: &str,
 ) -> std::result::Result<RowView, String> {
-    if !r.keys.is_empty()
-        && r.keys
-            .iter()
-            .map(String::as_str)
-            .ne(sorted_columns.iter().copied())
-    {
+    // Compared as sets: serde_json keeps a line's key order (preserve_order), which is the
+    // writer's column order, not sorted.
+    let mut keys: Vec<&str> = r.keys.iter().map(String::as_str).collect();
+    keys.sort_unstable();
+    if !keys.is_empty() && keys != sorted_columns {
         return Err("not this run's columns".into());
     }
     let id = r.get(cols.id).ok_or("no id")?;
@@ -488,8 +487,9 @@ fn check(
     }
     for &i in &cols.flags {
         if let Some(v) = r.get(Some(i)) {
-            if v != "true" && v != "false" {
-                return Err(format!("{v:?} where true or false belongs"));
+            // 1/0 as written; true/false in files of earlier versions.
+            if !matches!(v, "1" | "0" | "true" | "false") {
+                return Err(format!("{v:?} where 1 or 0 belongs"));
             }
         }
     }

@@ -118,7 +118,7 @@ fn csv_rows_are_what_eval_reads() {
     assert_eq!(lines[0], columns(&S, false).join(","));
     assert!(
         lines[1].contains(
-            ",clip,0,3,6-36,1,air drumming,1,air drumming,1 2 3 4 5,true,true,,,,,0.125,0.5,,ok,0.25"
+            ",clip,0,3,6-36,1,air drumming,1,air drumming,1 2 3 4 5,1,1,,,,,0.125,0.5,,ok,0.25"
         ),
         "{}",
         lines[1]
@@ -128,11 +128,7 @@ fn csv_rows_are_what_eval_reads() {
         "{}",
         lines[3]
     );
-    assert!(
-        lines[3].contains(",false,true,1,1 2 3 4 5,true,true,"),
-        "{}",
-        lines[3]
-    );
+    assert!(lines[3].contains(",0,1,1,1 2 3 4 5,1,1,"), "{}", lines[3]);
     assert!(
         lines[4].ends_with(",b.mp4: no video stream,0.1"),
         "{}",
@@ -159,8 +155,10 @@ fn jsonl_rows_keep_types_and_order() {
     );
     let text = String::from_utf8(bytes).unwrap();
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(first["top5"], serde_json::json!([1, 2, 3, 4, 5]));
-    assert_eq!(first["correct"], serde_json::json!(true));
+    // The CSV cell's value in the type pandas gives the CSV column: lists as the CSV's
+    // text, flags 1/0, empty text null.
+    assert_eq!(first["top5"], serde_json::json!("1 2 3 4 5"));
+    assert_eq!(first["correct"], serde_json::json!(1));
     assert_eq!(first["softmax"], serde_json::Value::Null);
     assert!(text.starts_with("{\"id\":\"a\",\"path\":"));
 }
@@ -459,8 +457,8 @@ fn provenance_sits_beside_the_file() {
     );
 }
 
-/// A run with logits: the `logits` column is last (space-separated in CSV, an array in JSON
-/// Lines), eval reads it and `prob_label` back, resume checks it, and a run with other
+/// A run with logits: the `logits` column is last (space-separated, in CSV and JSON Lines
+/// alike), eval reads it and `prob_label` back, resume checks it, and a run with other
 /// columns can neither resume nor merge the file.
 #[test]
 fn logits_rows_round_trip_resume_and_refuse_other_columns() {
@@ -491,7 +489,7 @@ fn logits_rows_round_trip_resume_and_refuse_other_columns() {
         } else {
             let first: serde_json::Value =
                 serde_json::from_str(text.lines().next().unwrap()).unwrap();
-            assert_eq!(first["logits"], serde_json::json!([0.5, -1.25, 3.0]));
+            assert_eq!(first["logits"], serde_json::json!("0.5 -1.25 3"));
             assert_eq!(first["prob_label"], serde_json::json!(0.125));
             assert!(text.lines().last().unwrap().ends_with("\"logits\":null}"));
         }
@@ -528,11 +526,7 @@ fn logits_rows_round_trip_resume_and_refuse_other_columns() {
             "{err}"
         );
         // A logit that is not a number: that video is damaged and runs again.
-        let garbled = if name.ends_with(".csv") {
-            text.replacen("0.5 -1.25 3", "0.5 x 3", 1)
-        } else {
-            text.replacen("[0.5,-1.25,3.0]", "[0.5,\"x\",3.0]", 1)
-        };
+        let garbled = text.replacen("0.5 -1.25 3", "0.5 x 3", 1);
         assert_ne!(garbled, text);
         std::fs::write(&path, garbled).unwrap();
         let (w, r) = ResultsWriter::open(&path, &with_logits(), &labels(), RESUME).unwrap();
@@ -577,4 +571,38 @@ fn prob_label_is_the_softmax_of_the_written_logits() {
     assert_eq!(probabilities(&z, None).1, None, "no label, no prob_label");
     let (none, p) = probabilities(&[1.0, f32::NAN], Some(0));
     assert_eq!((none, p), (None, None), "a non-finite logit: both empty");
+}
+
+/// Files of earlier versions wrote flags as `true`/`false` and JSON Lines lists as arrays:
+/// eval still reads them, and resume still accepts their rows.
+#[test]
+fn earlier_flags_and_arrays_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.jsonl");
+    let mut p = prov();
+    p.columns = columns(&S, true);
+    let (mut w, _) = ResultsWriter::open(&path, &p, &labels(), WriteMode::Create).unwrap();
+    w.write_video(&rows("a")).unwrap();
+    drop(w);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (new, old) in [
+        ("\"correct\":1", "\"correct\":true"),
+        ("\"correct_top5\":1", "\"correct_top5\":true"),
+        ("\"correct\":0", "\"correct\":false"),
+        ("\"top5\":\"1 2 3 4 5\"", "\"top5\":[1,2,3,4,5]"),
+        ("\"logits\":\"0.5 -1.25 3\"", "\"logits\":[0.5,-1.25,3.0]"),
+    ] {
+        text = text.replace(new, old);
+    }
+    assert!(text.contains("\"top5\":[1,2,3,4,5]") && text.contains("\"correct\":false"));
+    std::fs::write(&path, &text).unwrap();
+    let f = samples::read(&path, Level::Video).unwrap();
+    assert_eq!(f.samples.len(), 1);
+    assert!(!f.samples[0].correct, "video row: label 1, predicted 2");
+    assert_eq!(f.samples[0].correct_top5, Some(true));
+    assert_eq!(f.samples[0].logits, Some(vec![0.5, -1.25, 3.0]));
+    let (w, r) = ResultsWriter::open(&path, &p, &labels(), RESUME).unwrap();
+    drop(w);
+    assert_eq!(ids(&r.done), ["a"]);
+    assert!(r.damaged.is_empty(), "{:?}", r.damaged);
 }

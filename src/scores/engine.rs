@@ -82,6 +82,68 @@ pub fn score_samples(
     set: &ScoreSet,
     opts: &ScoreOptions,
 ) -> Result<Scored> {
+    score_samples_observed(model, xs, videos, ids, set, opts, &|_| {})
+}
+
+/// A step of the plan, told to an observer as it starts: a caller that shows progress
+/// (the `score` command on a terminal) learns where a long `--scores all` is; the engine
+/// itself prints nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A forward without a graph: chunk `chunk` of `of` (from 1).
+    Forward { chunk: usize, of: usize },
+    /// A forward that keeps its graph for the backwards after it: pass `pass` of `of`.
+    GraphForward { pass: usize, of: usize },
+    /// A backward through the network, `n` of the plan's `of`, for `what`.
+    Backward { what: Gradient, n: usize, of: usize },
+    /// ODIN's forward of the inputs perturbed after graph pass `pass` of `of`.
+    PerturbedForward { pass: usize, of: usize },
+    /// The scores from the outputs: closed forms, MC-Dropout's head passes, GradTrust's
+    /// backwards through the head alone.
+    Assembling,
+}
+
+/// Which score a backward's gradient serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gradient {
+    Odin,
+    Purview,
+    GradTrust,
+    GradNorm,
+}
+
+impl std::fmt::Display for Gradient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Gradient::Odin => "ODIN",
+            Gradient::Purview => "Purview",
+            Gradient::GradTrust => "GradTrust",
+            Gradient::GradNorm => "GradNorm",
+        })
+    }
+}
+
+impl Target {
+    fn gradient(self) -> Gradient {
+        match self {
+            Target::OdinClips | Target::OdinVideo => Gradient::Odin,
+            Target::PurviewClip(_) | Target::PurviewVideo => Gradient::Purview,
+            Target::GradTrustClip(_) | Target::GradTrustVideo => Gradient::GradTrust,
+            Target::GradNormClip(_) | Target::GradNormVideo => Gradient::GradNorm,
+        }
+    }
+}
+
+/// [`score_samples`], telling `observe` each [`Step`] as it starts.
+pub fn score_samples_observed(
+    model: &Model,
+    xs: &Tensor,
+    videos: &[Range<usize>],
+    ids: &SampleIds,
+    set: &ScoreSet,
+    opts: &ScoreOptions,
+    observe: &dyn Fn(Step),
+) -> Result<Scored> {
     let rows = xs.size().first().copied().unwrap_or(0) as usize;
     let mut sorted: Vec<&Range<usize>> = videos.iter().collect();
     sorted.sort_by_key(|r| r.start);
@@ -107,6 +169,8 @@ pub fn score_samples(
         opts,
         plan: &plan,
         rows,
+        observe,
+        backwards_done: 0,
         outputs: Vec::new(),
         all_logits: None,
         upstream: BTreeMap::new(),
@@ -151,6 +215,9 @@ struct Executor<'a> {
     opts: &'a ScoreOptions,
     plan: &'a Plan,
     rows: usize,
+    observe: &'a dyn Fn(Step),
+    /// Backwards run so far (for [`Step::Backward`]).
+    backwards_done: usize,
     /// The outputs' chunks (first clip, detached outputs), from either kind of forward.
     outputs: Vec<(usize, Outputs)>,
     /// All clips' logits once the forwards without a graph ran.
@@ -172,7 +239,9 @@ impl Executor<'_> {
         // Every chunk's logits are checked before the batch fails, so that the error names
         // all the clips whose logits are not finite.
         let mut bad = NonFinite::default();
-        for chunk in &self.plan.forwards {
+        let of = self.plan.forwards.len();
+        for (i, chunk) in self.plan.forwards.iter().enumerate() {
+            (self.observe)(Step::Forward { chunk: i + 1, of });
             let x = self
                 .xs
                 .f_narrow(0, chunk.start as i64, chunk.len() as i64)?;
@@ -184,10 +253,11 @@ impl Executor<'_> {
         if !self.plan.forwards.is_empty() {
             self.all_logits = self.gathered(|o| Some(&o.logits))?;
         }
-        for pass in &self.plan.graphs {
-            self.graph_pass(pass)?;
+        for (i, pass) in self.plan.graphs.iter().enumerate() {
+            self.graph_pass(pass, i + 1)?;
         }
         self.finish_video()?;
+        (self.observe)(Step::Assembling);
         let forward = Outputs {
             logits: self
                 .gathered(|o| Some(&o.logits))?
@@ -316,7 +386,14 @@ impl Executor<'_> {
         }))
     }
 
-    fn graph_pass(&mut self, pass: &GraphPass) -> Result<()> {
+    /// Graph pass `number` (from 1) of the plan's.
+    fn graph_pass(&mut self, pass: &GraphPass, number: usize) -> Result<()> {
+        let passes = self.plan.graphs.len();
+        let backwards_of = self.plan.backward_count();
+        (self.observe)(Step::GraphForward {
+            pass: number,
+            of: passes,
+        });
         if let Some(v) = pass.video {
             if self.video_acc.as_ref().is_some_and(|a| a.video != v) {
                 self.finish_video()?;
@@ -373,6 +450,12 @@ impl Executor<'_> {
                 Ok(z.f_mul(up)?.f_sum(Kind::Float)?)
             };
             for b in &pass.backwards {
+                self.backwards_done += 1;
+                (self.observe)(Step::Backward {
+                    what: b.target.gradient(),
+                    n: self.backwards_done,
+                    of: backwards_of,
+                });
                 let keep = b.keeps_graph;
                 let up = pass.video.and_then(|v| self.upstream.get(&v));
                 match b.target {
@@ -459,6 +542,10 @@ impl Executor<'_> {
         // ODIN's second forward, without a graph: the clips perturbed by their own
         // gradients, and by their video's.
         if pass.perturbed > 0 {
+            (self.observe)(Step::PerturbedForward {
+                pass: number,
+                of: passes,
+            });
             let eps = self.opts.odin_epsilon;
             let mut parts = Vec::new();
             if let Some(g) = &clip_grad {

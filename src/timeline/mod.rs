@@ -33,7 +33,8 @@ use crate::labels::Labels;
 use crate::models::Model;
 use crate::prediction;
 use crate::results::{self, RowFormat};
-use crate::scores::engine::score_batch;
+use crate::scores::engine::score_samples;
+use crate::scores::{SampleId, SampleIds};
 use crate::scores::{ScoreName, ScoreOptions, ScoreSet};
 use crate::scoring::Level;
 use crate::transforms::{rgb_tensor, FrameTransform};
@@ -142,6 +143,7 @@ pub fn run(
         )));
     }
     let mut runner = Runner {
+        source: crate::scoring::source_name(stream.name()),
         transform: FrameTransform::new(&preset)?,
         resampler: Resampler::new(fps, preset.frame_rate),
         windower: Windower::new(preset.clip_len, options.stride),
@@ -212,6 +214,9 @@ struct Ready {
 }
 
 struct Runner<'a> {
+    /// The input's name: with a window's position, the identity MC-Dropout's masks follow,
+    /// so a window's scores do not depend on which batch it lands in (`batch_size`).
+    source: String,
     model: &'a Model,
     set: &'a ScoreSet,
     opts: &'a ScoreOptions,
@@ -386,7 +391,15 @@ impl Runner<'_> {
         let started = Instant::now();
         let clips: Vec<&Tensor> = self.pending.iter().map(|r| &r.clip).collect();
         let xs = Tensor::f_stack(&clips, 0)?.f_to_device(self.model.device())?;
-        let scored = score_batch(self.model, &xs, &[], self.set, self.opts)?;
+        let ids = SampleIds {
+            clips: self
+                .pending
+                .iter()
+                .map(|r| SampleId::clip(&self.source, r.plan.position))
+                .collect(),
+            videos: Vec::new(),
+        };
+        let scored = score_samples(self.model, &xs, &[], &ids, self.set, self.opts)?;
         let top5 = prediction::top_k(&scored.logits, TOP_K)?;
         let logits = prediction::logit_rows(&scored.logits)?;
         let share = started.elapsed().as_secs_f64() / self.pending.len() as f64;

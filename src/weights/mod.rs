@@ -160,7 +160,7 @@ impl Checkpoint {
                 return Err(Error::Weights {
                     path: self.path.clone(),
                     reason: format!(
-                        "--weights-key {}: no tensors under that key; {}",
+                        "weights key {}: no tensors under that key; {}",
                         explicit.unwrap_or_default(),
                         self.describe()
                     ),
@@ -417,11 +417,97 @@ fn is_bn_counter(key: &str, vars: &HashMap<String, Tensor>) -> bool {
         .is_some_and(|module| vars.contains_key(&format!("{module}.running_mean")))
 }
 
+/// A model's weights: a file, or seeded untrained parameters. Untrained weights let the whole
+/// pipeline run where no weight file can be had (a machine without network); every output of
+/// such a model says its predictions mean nothing ([`Weights::note`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Weights {
+    File(PathBuf),
+    /// The architecture's parameters drawn from libtorch's generator seeded with `seed`
+    /// (see `models::init`): the same seed gives the same model on every device.
+    Untrained {
+        seed: u64,
+    },
+}
+
+impl Weights {
+    /// How untrained weights are written: `untrained:SEED`.
+    pub const UNTRAINED: &'static str = "untrained:";
+
+    /// The file, when there is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Weights::File(p) => Some(p),
+            Weights::Untrained { .. } => None,
+        }
+    }
+
+    /// What reports and provenance call the weights: the file's name, or `untrained:SEED`.
+    pub fn name(&self) -> String {
+        match self {
+            Weights::File(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+            Weights::Untrained { seed } => format!("{}{seed}", Self::UNTRAINED),
+        }
+    }
+
+    /// The note every report of an untrained model carries.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Weights::File(_) => None,
+            Weights::Untrained { seed } => Some(format!(
+                "untrained weights (seed {seed}): predictions are meaningless; the run only \
+                 shows the pipeline working"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Weights::File(p) => write!(f, "{}", p.display()),
+            Weights::Untrained { .. } => f.write_str(&self.name()),
+        }
+    }
+}
+
+impl From<PathBuf> for Weights {
+    fn from(path: PathBuf) -> Weights {
+        Weights::File(path)
+    }
+}
+
+/// `untrained:SEED` (SEED a non-negative integer), else a file path. A file whose name
+/// really starts with `untrained:` is reached as `./untrained:…`.
+impl std::str::FromStr for Weights {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Weights> {
+        match s.strip_prefix(Self::UNTRAINED) {
+            Some(seed) => seed
+                .parse::<u64>()
+                .map(|seed| Weights::Untrained { seed })
+                .map_err(|_| {
+                    Error::Invalid(format!(
+                        "{s}: the seed of untrained weights is a whole number from 0 to {} \
+                         (untrained:0)",
+                        u64::MAX
+                    ))
+                }),
+            None if s.is_empty() => Err(Error::Invalid("empty path".into())),
+            None => Ok(Weights::File(PathBuf::from(s))),
+        }
+    }
+}
+
 /// Where a model's weights come from, in order: `--weights`, `models_dir/<torchvision file
 /// name>`, then a download from `base_url` into `models_dir` with the checksum checked.
 #[derive(Clone, Debug)]
 pub struct WeightsSource {
-    pub explicit: Option<PathBuf>,
+    pub explicit: Option<Weights>,
     /// One of the model's torchvision files other than its default (e.g. swin3d_b's
     /// ImageNet-22k pre-trained weights).
     pub file: Option<String>,
@@ -437,7 +523,7 @@ impl WeightsSource {
             None => Ok(spec.weight_file),
             Some(f) => known.clone().find(|k| k == f).ok_or_else(|| {
                 Error::Invalid(format!(
-                    "--weights-file {f}: not a weight file of {}; known: {}",
+                    "weight file name {f}: not a weight file of {}; known: {}",
                     spec.name,
                     known.collect::<Vec<_>>().join(", ")
                 ))
@@ -445,21 +531,22 @@ impl WeightsSource {
         }
     }
 
-    pub fn resolve(&self, spec: &ModelSpec) -> Result<PathBuf> {
-        if let Some(path) = &self.explicit {
-            if !path.exists() {
+    pub fn resolve(&self, spec: &ModelSpec) -> Result<Weights> {
+        match &self.explicit {
+            Some(Weights::File(path)) if !path.exists() => {
                 return Err(Error::io(
                     path,
                     std::io::Error::new(std::io::ErrorKind::NotFound, "weight file not found"),
                 ));
             }
-            return Ok(path.clone());
+            Some(weights) => return Ok(weights.clone()),
+            None => {}
         }
         let local = self.models_dir.join(self.file_name(spec)?);
         if local.is_file() {
-            return Ok(local);
+            return Ok(Weights::File(local));
         }
-        self.fetch(spec)
+        self.fetch(spec).map(Weights::File)
     }
 
     /// Downloads the model's weight file into `models_dir`. A file already there is checked
