@@ -43,7 +43,8 @@ pub enum Error {
         advice: String,
     },
     /// Weights not present and not downloadable: says which file to put where.
-    #[error("model {model}: weight file {file} not found in {dir} and could not be downloaded ({reason}); download {url} and put it at {dir}/{file}, or pass --weights FILE")]
+    /// Its remedy, naming the file in the user's own terms, is [`Remedy::WeightsFile`].
+    #[error("model {model}: weight file {file} not found in {dir} and could not be downloaded ({reason}); download {url} and put it at {dir}/{file}, or give the weight file's path")]
     WeightsUnavailable {
         model: String,
         file: String,
@@ -77,6 +78,45 @@ pub enum Error {
     /// (see [`torch_message`]), and not a `source()` either, so a chained print shows it once.
     #[error("libtorch: {}", torch_message(.0))]
     Torch(tch::TchError),
+    /// An error the user can fix with a setting: shown as `error` alone (the library knows no
+    /// flags), while `remedy` lets the binary name the flag that fixes it.
+    #[error("{error}")]
+    WithRemedy { error: Box<Error>, remedy: Remedy },
+}
+
+/// The kind of setting that fixes an error, for the binary to name as its flag: the library
+/// says what is wrong and that a remedy exists; only the command line knows what it is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// An existing results file: continue it instead of starting over.
+    Resume,
+    /// A shard file that is damaged or unfinished: continue (and so repair) that shard's run.
+    ResumeShard,
+    /// An existing output file that may be replaced.
+    Force,
+    /// An output file that cannot be (re)used: write to another path.
+    AnotherOut,
+    /// An existing results file made with other settings: use the same ones, or another path.
+    SameSettings,
+    /// An existing results file with other columns: the same score and logit choices, or
+    /// another path.
+    SameColumns,
+    /// A missing built-in weight file: give the path of one.
+    WeightsFile,
+    /// A checkpoint holding several state dicts with the classifier: say which one.
+    WeightsKey,
+    /// A TorchScript module whose classifier parameter is ambiguous or wrong: name it.
+    Classifier,
+    /// A TorchScript archive given as a state dict: run it as TorchScript, with a preset.
+    TorchScript,
+    /// A state dict or checkpoint given as TorchScript: run it as its torchvision model.
+    Architecture,
+    /// A torchvision weight file that failed its checksum: download it again (`model`, when
+    /// the file is a known one; `weights_file`, when it is one of the model's other files).
+    Fetch {
+        model: Option<String>,
+        weights_file: Option<String>,
+    },
 }
 
 impl From<tch::TchError> for Error {
@@ -123,6 +163,31 @@ impl Error {
         Error::Decode {
             path: path.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// This error, carrying the kind of setting that fixes it (its message is unchanged).
+    pub fn with_remedy(self, remedy: Remedy) -> Self {
+        Error::WithRemedy {
+            error: Box::new(self),
+            remedy,
+        }
+    }
+
+    /// The kind of setting that fixes this error, if one does.
+    pub fn remedy(&self) -> Option<&Remedy> {
+        match self {
+            Error::WithRemedy { remedy, .. } => Some(remedy),
+            Error::WeightsUnavailable { .. } => Some(&Remedy::WeightsFile),
+            _ => None,
+        }
+    }
+
+    /// The error itself, without the remedy it may carry: for matching on what went wrong.
+    pub fn kind(&self) -> &Error {
+        match self {
+            Error::WithRemedy { error, .. } => error.kind(),
+            other => other,
         }
     }
 }
@@ -184,5 +249,32 @@ mod tests {
         }
         assert_eq!(chained.matches("not found").count(), 1, "{chained}");
         assert!(chained.starts_with("clip.mp4: "), "{chained}");
+    }
+
+    // ---- remedies ----
+
+    /// A remedy changes nothing the user reads from the library (the binary adds the flag),
+    /// and the error under it stays matchable.
+    #[test]
+    fn a_remedy_leaves_the_message_and_the_kind() {
+        let plain = || Error::Weights {
+            path: "m.pt".into(),
+            reason: "several state dicts hold fc.weight; say which one".into(),
+        };
+        let e = plain().with_remedy(Remedy::WeightsKey);
+        assert_eq!(e.to_string(), plain().to_string());
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(e.remedy(), Some(&Remedy::WeightsKey));
+        assert!(matches!(e.kind(), Error::Weights { .. }));
+        assert_eq!(plain().remedy(), None);
+        let missing = Error::WeightsUnavailable {
+            model: "r3d_18".into(),
+            file: "r3d_18-b3b3357e.pth".into(),
+            dir: "models".into(),
+            url: "https://download.pytorch.org/models/r3d_18-b3b3357e.pth".into(),
+            reason: "offline".into(),
+        };
+        assert_eq!(missing.remedy(), Some(&Remedy::WeightsFile));
+        assert!(!missing.to_string().contains("--"), "{missing}");
     }
 }

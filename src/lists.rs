@@ -238,7 +238,7 @@ fn parse_imagenet(
                     if mapping.is_some() {
                         "a devkit ILSVRC2012_ID in 1..=1000"
                     } else {
-                        "a class index in 0..1000 (give --synsets for devkit IDs)"
+                        "a class index in 0..1000 (devkit IDs need the devkit's synset mapping)"
                     }
                 ))
             }

@@ -422,8 +422,9 @@ fn resume_after_sigkill_equals_single_run() {
     // Without --resume the file is not clobbered.
     let refused = batch(&dir, "kinetics.csv", &out, &QUICK);
     assert_eq!(refused.status.code(), Some(1));
+    // The library says it can be continued; the binary names the flag.
     assert!(
-        stderr(&refused).contains("--resume"),
+        stderr(&refused).contains("\nhint: pass --resume to continue it"),
         "{}",
         stderr(&refused)
     );
@@ -706,7 +707,11 @@ fn shards_then_merge_equal_single_run() {
         .output()
         .unwrap();
     assert_eq!(forgot.status.code(), Some(1), "{}", stderr(&forgot));
-    assert!(stderr(&forgot).contains("--force"), "{}", stderr(&forgot));
+    assert!(
+        stderr(&forgot).contains("\nhint: pass --force to replace it"),
+        "{}",
+        stderr(&forgot)
+    );
     assert_eq!(std::fs::read(&shards[0]).unwrap(), before);
     let output = run_merge(&shards);
     assert!(output.status.success(), "{}", stderr(&output));

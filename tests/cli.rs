@@ -292,6 +292,12 @@ fn missing_weights_offline() {
         "mc3_18-a90a0ba3.pth",
         "put it at models/mc3_18-a90a0ba3.pth",
     );
+    // The library names no flag; the binary adds it as a hint.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\nhint: score and batch take a weight file with --weights FILE"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -348,7 +354,8 @@ fn weights_under_torchvision_name_that_do_not_match_it_are_refused() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("delete it and download it again (`gradtrust-video fetch r3d_18`)"),
+        stderr.contains("delete it and download it again")
+            && stderr.contains("\nhint: download it again with `gradtrust-video fetch r3d_18`"),
         "{stderr}"
     );
 }

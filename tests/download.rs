@@ -250,7 +250,8 @@ fn cli_fetch_checks_a_file_already_there() {
     assert!(
         stderr.contains("mc3_18-a90a0ba3.pth")
             && stderr.contains(&sha_hex(b"not mc3 weights"))
-            && stderr.contains("delete it and download it again (`gradtrust-video fetch mc3_18`)"),
+            && stderr.contains("delete it and download it again")
+            && stderr.contains("\nhint: download it again with `gradtrust-video fetch mc3_18`"),
         "{stderr}"
     );
 }

@@ -226,12 +226,19 @@ fn checkpoint_errors_say_what_was_found() {
     );
     // A TorchScript archive given to a registry model is recognised and explained.
     let ts = fixture(&["traced"]);
+    // (The library says how to run it; the binary names the flags.)
     let err = Model::load(&registry("mc3_18", ts.join("traced.pt")), Device::Cpu)
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    assert_eq!(
+        err.remedy(),
+        Some(&gradtrust_video::error::Remedy::TorchScript)
+    );
+    let err = err.to_string();
     assert!(
-        err.contains("TorchScript archive") && err.contains("--model torchscript"),
+        err.contains("TorchScript archive")
+            && err.contains("run it as a TorchScript model")
+            && !err.contains("--"),
         "{err}"
     );
     // And a state dict given as TorchScript.
@@ -240,9 +247,16 @@ fn checkpoint_errors_say_what_was_found() {
         Device::Cpu,
     )
     .err()
-    .unwrap()
-    .to_string();
-    assert!(err.contains("not a TorchScript archive"), "{err}");
+    .unwrap();
+    assert_eq!(
+        err.remedy(),
+        Some(&gradtrust_video::error::Remedy::Architecture)
+    );
+    let err = err.to_string();
+    assert!(
+        err.contains("not a TorchScript archive") && !err.contains("--"),
+        "{err}"
+    );
 }
 
 /// A traced torchvision mc3_18 scores as the native model does (every score it can compute;

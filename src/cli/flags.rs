@@ -172,8 +172,9 @@ pub(crate) struct ScoreArgs {
     #[arg(long)]
     pub(crate) json: bool,
     /// Scores to compute: `all`, `fast` (what one forward gives) or a comma list of
-    /// gradtrust, softmax, entropy, margin, log_likelihood, energy, neg_brier, grad_norm,
-    /// mc_dropout, odin, purview_initial, purview_final. Default: all; fast with --timeline.
+    /// gradtrust, softmax, entropy, margin, log_likelihood (the top logit, MaxLogit), energy,
+    /// neg_brier, doctor, grad_norm, mc_dropout, odin, purview_initial, purview_final.
+    /// Default: all; fast with --timeline. What each means: README, "Reading the scores".
     #[arg(long, value_parser = scores)]
     pub(crate) scores: Option<ScoreSet>,
     #[command(flatten)]

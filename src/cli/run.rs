@@ -8,6 +8,7 @@ use tch::Device;
 
 use gradtrust_video::decode::stream::{FrameStream, Source};
 use gradtrust_video::decode::{self, MediaKind};
+use gradtrust_video::labels::{LabelSource, Labels};
 use gradtrust_video::models::{self, Model};
 use gradtrust_video::scores::{ScoreOptions, ScoreSet};
 use gradtrust_video::{clips, images, lists, output, pipeline, results, scoring, timeline};
@@ -33,6 +34,14 @@ pub fn exit_status(e: &anyhow::Error) -> ExitCode {
     }
 }
 
+/// Classes named `class_<i>` for want of a label file (the model's note says so): the flag
+/// that names them.
+fn labels_hint(labels: &Labels) {
+    if labels.source() == &LabelSource::Generic {
+        eprintln!("hint: name the classes with --labels FILE");
+    }
+}
+
 fn score(args: ScoreArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let device = args::device(args.device.as_ref());
     let set = args.scores.clone().unwrap_or_else(|| {
@@ -46,7 +55,7 @@ fn score(args: ScoreArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     opts.forward_chunk = args.batch_size.unwrap_or(SCORE_BATCH);
     let source = Source::parse(args.clip.as_os_str());
     if args.timeline {
-        return timeline(args, source, device, set, opts);
+        return timeline(args, source, device, set, opts, quiet);
     }
     if !source.is_file() {
         bail!(
@@ -80,6 +89,7 @@ fn score(args: ScoreArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     })
     .with_context(|| format!("{}: scoring failed", args.clip.display()))?;
     stages.finish();
+    labels_hint(model.labels());
     if args.json {
         let text = serde_json::to_string_pretty(&output::report_json(&report, model.labels()))?;
         println!("{text}");
@@ -109,6 +119,7 @@ fn timeline(
     device: Device,
     set: ScoreSet,
     opts: ScoreOptions,
+    quiet: bool,
 ) -> anyhow::Result<ExitCode> {
     // --batch-size, --stride and --plot are checked by their value parsers.
     let batch_size = args.batch_size.unwrap_or(TIMELINE_BATCH);
@@ -160,6 +171,7 @@ fn timeline(
     for note in &info.notes {
         eprintln!("note: {note}");
     }
+    labels_hint(&labels);
     if !args.json {
         let head = output::TimelineHead {
             source: &source.as_given(),
@@ -198,19 +210,22 @@ fn timeline(
         let title = format!("{} on {}", info.name, source.as_given());
         timeline::plot::draw(trace, path, &labels, &title)?;
     }
-    eprintln!(
-        "timeline: {} windows over {:.3} s of video ({} frames){}{}",
-        summary.windows,
-        summary.video_secs,
-        summary.frames,
-        file.as_ref()
-            .map(|f| format!("; rows in {}", f.path().display()))
-            .unwrap_or_default(),
-        args.plot
-            .as_ref()
-            .map(|p| format!("; chart {}", p.display()))
-            .unwrap_or_default(),
-    );
+    // The rows are the output; the summary is progress talk, which --quiet leaves out.
+    if !quiet {
+        eprintln!(
+            "timeline: {} windows over {:.3} s of video ({} frames){}{}",
+            summary.windows,
+            summary.video_secs,
+            summary.frames,
+            file.as_ref()
+                .map(|f| format!("; rows in {}", f.path().display()))
+                .unwrap_or_default(),
+            args.plot
+                .as_ref()
+                .map(|p| format!("; chart {}", p.display()))
+                .unwrap_or_default(),
+        );
+    }
     if summary.interrupted {
         eprintln!("timeline: interrupted; every finished window's row is written");
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
@@ -374,6 +389,7 @@ fn batch(args: BatchArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     for note in &info.notes {
         eprintln!("batch: note: {note}");
     }
+    labels_hint(&info.labels);
     let mut preset = info.preset.clone();
     if let Some(n) = args.clips_per_video {
         preset.clips_per_video = n;

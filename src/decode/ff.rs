@@ -1,6 +1,8 @@
 //! The calls into FFmpeg that ffmpeg-next does not wrap (or wraps in a way that loses what
 //! parity needs): opening by raw path bytes, the decoder's thread count, packet discard flags,
-//! seeking in the stream's own time base, seekability, the display matrix. Every `unsafe`
+//! seeking in the stream's own time base, seekability, the display matrix, the demuxer's
+//! index entries, skipping non-reference frames, and an input over a file whose packet
+//! payloads read as zeros (a custom AVIOContext). Every `unsafe`
 //! block of the decoder lives here or in `rgb`'s swscale part, each with a `// SAFETY:` note.
 use std::ffi::CString;
 use std::os::raw::c_int;
@@ -126,4 +128,227 @@ pub(super) fn seek_backward(
 pub(super) fn display_rotation(matrix: &[i32; 9]) -> f64 {
     // SAFETY: av_display_rotation_get reads exactly 9 int32 from the pointer.
     unsafe { ffi::av_display_rotation_get(matrix.as_ptr()) }
+}
+
+/// One entry of a stream's demuxer index (`AVIndexEntry`): where a packet's bytes lie and
+/// the container's keyframe and decode-only flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct IndexEntry {
+    pub pos: i64,
+    pub size: i64,
+    pub key: bool,
+    pub discard: bool,
+}
+
+/// The index the demuxer built for `stream` when the input was opened (for MP4/MOV: every
+/// sample of the sample tables, edit lists applied).
+pub(super) fn index_entries(input: &format::context::Input, stream: usize) -> Vec<IndexEntry> {
+    // SAFETY: `input` holds an open format context and `stream` is one of its streams;
+    // every entry pointer is taken below the count FFmpeg reports and read at once.
+    unsafe {
+        let ctx = input.as_ptr();
+        if stream >= (*ctx).nb_streams as usize {
+            return Vec::new();
+        }
+        let st = *(*ctx).streams.add(stream);
+        let n = ffi::avformat_index_get_entries_count(st);
+        (0..n)
+            .filter_map(|i| {
+                let e = ffi::avformat_index_get_entry(st, i);
+                (!e.is_null()).then(|| IndexEntry {
+                    pos: (*e).pos,
+                    size: i64::from((*e).size()),
+                    key: (*e).flags() & ffi::AVINDEX_KEYFRAME != 0,
+                    discard: (*e).flags() & ffi::AVINDEX_DISCARD_FRAME != 0,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The file as a demuxer sees it, except that the byte ranges `blank` (sorted, disjoint)
+/// read as zeros without being read: packet payloads, when only the packets' timestamps
+/// and flags are wanted.
+struct BlankedFile {
+    file: std::fs::File,
+    pos: u64,
+    size: u64,
+    blank: Vec<(u64, u64)>,
+}
+
+impl BlankedFile {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = (out.len() as u64).min(self.size.saturating_sub(self.pos)) as usize;
+        let mut done = 0;
+        while done < want {
+            let at = self.pos + done as u64;
+            let i = self.blank.partition_point(|&(_, end)| end <= at);
+            let left = (want - done) as u64;
+            match self.blank.get(i) {
+                Some(&(start, end)) if start <= at => {
+                    let n = (end - at).min(left) as usize;
+                    out[done..done + n].fill(0);
+                    done += n;
+                }
+                next => {
+                    let n = next.map_or(left, |&(start, _)| (start - at).min(left)) as usize;
+                    match self.file.read_at(&mut out[done..done + n], at)? {
+                        0 => break,
+                        k => done += k,
+                    }
+                }
+            }
+        }
+        self.pos += done as u64;
+        Ok(done)
+    }
+}
+
+unsafe extern "C" fn blanked_read(
+    opaque: *mut std::os::raw::c_void,
+    buf: *mut u8,
+    buf_size: c_int,
+) -> c_int {
+    // SAFETY: `opaque` is the `BlankedFile` the AVIOContext was made with (alive until the
+    // context is freed) and `buf` has room for `buf_size` bytes.
+    let (file, out) = unsafe {
+        (
+            &mut *opaque.cast::<BlankedFile>(),
+            std::slice::from_raw_parts_mut(buf, buf_size.max(0) as usize),
+        )
+    };
+    match file.read(out) {
+        Ok(0) => ffi::AVERROR_EOF,
+        Ok(n) => n as c_int,
+        Err(_) => ffi::AVERROR(ffi::EIO),
+    }
+}
+
+unsafe extern "C" fn blanked_seek(
+    opaque: *mut std::os::raw::c_void,
+    offset: i64,
+    whence: c_int,
+) -> i64 {
+    // SAFETY: as in `blanked_read`.
+    let file = unsafe { &mut *opaque.cast::<BlankedFile>() };
+    if whence & ffi::AVSEEK_SIZE != 0 {
+        return file.size as i64;
+    }
+    let base = match whence & !ffi::AVSEEK_FORCE {
+        0 => 0,
+        1 => file.pos as i64,
+        2 => file.size as i64,
+        _ => return i64::from(ffi::AVERROR(ffi::EINVAL)),
+    };
+    match base.checked_add(offset) {
+        Some(pos) if pos >= 0 => {
+            file.pos = pos as u64;
+            pos
+        }
+        _ => i64::from(ffi::AVERROR(ffi::EINVAL)),
+    }
+}
+
+/// An input opened over a [`BlankedFile`]; its stream info is not probed (that would decode
+/// blank packets), so it serves reading packets' timestamps and flags only.
+pub(super) struct BlankedInput {
+    input: Option<format::context::Input>,
+    avio: *mut ffi::AVIOContext,
+    file: *mut BlankedFile,
+}
+
+impl BlankedInput {
+    pub(super) fn input(&mut self) -> &mut format::context::Input {
+        self.input.as_mut().expect("open until dropped")
+    }
+}
+
+impl Drop for BlankedInput {
+    fn drop(&mut self) {
+        // The format context first: it does not own a caller's AVIOContext.
+        drop(self.input.take());
+        // SAFETY: `avio` and `file` were made in `open_blanked` and are freed only here; the
+        // context's buffer may have been reallocated by FFmpeg, so it is freed through the
+        // context.
+        unsafe {
+            ffi::av_freep(ptr::addr_of_mut!((*self.avio).buffer).cast());
+            ffi::avio_context_free(&mut self.avio);
+            drop(Box::from_raw(self.file));
+        }
+    }
+}
+
+/// Opens `url` (the same name the file was opened by, for the same format probe) over
+/// `path` with the byte ranges `blank` reading as zeros.
+pub(super) fn open_blanked(
+    url: &[u8],
+    path: &std::path::Path,
+    mut blank: Vec<(u64, u64)>,
+) -> Result<BlankedInput, AvError> {
+    const BUFFER: usize = 1 << 16;
+    let url = CString::new(url).map_err(|_| AvError::from(ffi::AVERROR(libc_einval())))?;
+    let io_error = |_| AvError::from(ffi::AVERROR(ffi::EIO));
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let size = file.metadata().map_err(io_error)?.len();
+    blank.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(blank.len());
+    for (start, end) in blank {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    let file = Box::into_raw(Box::new(BlankedFile {
+        file,
+        pos: 0,
+        size,
+        blank: merged,
+    }));
+    // SAFETY: the buffer and context are allocated by FFmpeg (null results checked); the
+    // callbacks get `file`, which lives until `BlankedInput` frees it after the context. A
+    // format context given a caller's AVIOContext never frees it; on failure
+    // avformat_open_input frees the format context and nulls `ctx`.
+    unsafe {
+        let buffer = ffi::av_malloc(BUFFER).cast::<u8>();
+        let mut avio = if buffer.is_null() {
+            ptr::null_mut()
+        } else {
+            ffi::avio_alloc_context(
+                buffer,
+                BUFFER as c_int,
+                0,
+                file.cast(),
+                Some(blanked_read),
+                None,
+                Some(blanked_seek),
+            )
+        };
+        let mut ctx = if avio.is_null() {
+            ptr::null_mut()
+        } else {
+            ffi::avformat_alloc_context()
+        };
+        if ctx.is_null() {
+            if avio.is_null() {
+                ffi::av_free(buffer.cast());
+            } else {
+                ffi::av_freep(ptr::addr_of_mut!((*avio).buffer).cast());
+                ffi::avio_context_free(&mut avio);
+            }
+            drop(Box::from_raw(file));
+            return Err(AvError::from(ffi::AVERROR(ffi::ENOMEM)));
+        }
+        (*ctx).pb = avio;
+        // No parser: it would look into the blank payloads (the packets' keyframe flags
+        // are then the container's sync samples).
+        (*ctx).flags |= ffi::AVFMT_FLAG_NOPARSE as c_int;
+        let ret = ffi::avformat_open_input(&mut ctx, url.as_ptr(), ptr::null(), ptr::null_mut());
+        let input = (ret >= 0).then(|| format::context::Input::wrap(ctx));
+        let blanked = BlankedInput { input, avio, file };
+        if ret < 0 {
+            return Err(AvError::from(ret));
+        }
+        Ok(blanked)
+    }
 }

@@ -15,7 +15,8 @@
 //! - [`decode_video_keeping`] decodes only what a frame selection needs: it reads the packets
 //!   once without decoding them (every frame's timestamp, which packets are keyframes), lets
 //!   the caller's selection pick frames for that many frames at that rate, then for each run
-//!   of wanted frames seeks to the keyframe before it and decodes up to its last frame. The
+//!   of wanted frames seeks to the keyframe before it and decodes up to its last frame
+//!   (H.264 pictures no other picture references are skipped unless wanted). The
 //!   frames are the same a full decode gives (same index, same pixels): a frame is decoded
 //!   from a keyframe at or before it in both decode and presentation order, so every
 //!   reference it has is decoded too. Inputs that cannot seek, streams whose packets do not
@@ -275,7 +276,9 @@ pub fn try_decode_video_keeping(
 ) -> Result<DecodedVideo> {
     let (mut input, stream) = open(path)?;
     if ff::is_seekable(&input) {
-        if let Ok(index) = read_index(&mut input, stream) {
+        let index = read_index_blanked(path, &input, stream)
+            .map_or_else(|| read_index(&mut input, stream), Ok);
+        if let Ok(index) = index {
             let facts = StreamFacts::of(&input, stream);
             let fps = facts
                 .frame_rate
@@ -607,6 +610,56 @@ fn read_index(
     FrameIndex::new(packets)
 }
 
+/// [`read_index`] without reading the packets' payloads, where the container says where
+/// every packet lies and what it is: an MP4/MOV file's sample tables (the demuxer's index,
+/// edit lists applied). Reading a 10-minute 640x360 file's 99 MB of packets costs about as
+/// much as decoding the frames the clips need; this reads the moov box only.
+///
+/// The packets are read as [`read_index`] reads them, from a second input of the same file
+/// whose sample bytes read as zeros and whose parser is off, so their timestamps and
+/// decode-only flags are the MP4 demuxer's own (for MP4, FFmpeg's parser passes the
+/// container's pts and dts through). Keyframes are the container's sync samples (a parser
+/// on the real bytes may flag a few more, e.g. recovery points): a run then starts at the
+/// sync sample before, never later, and `decode_seeking` checks that the real packet it
+/// starts from is a keyframe. Only H.264 and MPEG-4 Part 2 with a sync-sample table (some
+/// samples key, some not: without one the demuxer calls every sample a keyframe). As a
+/// check, the packets read must be the index's entries, one for one, with their flags.
+/// `None`: not such a file, or a check failed (then the packets are read).
+fn read_index_blanked(
+    path: &Path,
+    input: &format::context::Input,
+    stream: usize,
+) -> Option<FrameIndex> {
+    use std::os::unix::ffi::OsStrExt;
+    if !input.format().name().split(',').any(|n| n == "mov") {
+        return None;
+    }
+    let codec = input.stream(stream)?.parameters().id();
+    if !matches!(codec, codec::Id::H264 | codec::Id::MPEG4) {
+        return None;
+    }
+    let entries = ff::index_entries(input, stream);
+    if !(entries.iter().any(|e| e.key) && entries.iter().any(|e| !e.key)) {
+        return None;
+    }
+    let blank = (0..input.nb_streams() as usize)
+        .flat_map(|s| ff::index_entries(input, s))
+        .filter(|e| e.pos >= 0 && e.size > 0)
+        .map(|e| (e.pos as u64, (e.pos + e.size) as u64))
+        .collect();
+    let mut url = b"file:".to_vec();
+    url.extend_from_slice(path.as_os_str().as_bytes());
+    let mut blanked = ff::open_blanked(&url, path, blank).ok()?;
+    let index = read_index(blanked.input(), stream).ok()?;
+    let same = index.packets.len() == entries.len()
+        && index
+            .packets
+            .iter()
+            .zip(&entries)
+            .all(|(p, e)| p.key == e.key && p.discard == e.discard);
+    same.then_some(index)
+}
+
 /// Why a seeking decode gave up (the caller then decodes sequentially).
 type GiveUp = String;
 
@@ -744,6 +797,11 @@ fn seek_to(
                 continue;
             }
             match packet.pts().and_then(|pts| index.packet_at(pts)) {
+                // An index from the container's sync samples (`read_index_blanked`) is
+                // checked here against the packet as read: a run starts at a keyframe.
+                Some(p) if p == span.first && index.packets[p].key && !packet.is_key() => {
+                    return Err(format!("packet {p} is not a keyframe"))
+                }
                 Some(p) if p == span.first => return Ok(packet),
                 Some(p) if p < span.first => continue,
                 // Landed after the target (or somewhere unknown): try an earlier one.
@@ -1079,7 +1137,107 @@ fn fps_from_timestamps(timestamps: &[i64], time_base: f64) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::jpeg_reaches_end;
+    use super::*;
+
+    fn ffmpeg(args: &[&str]) {
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(args)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg {args:?}");
+    }
+
+    /// The index read from the sample tables with blank payloads equals the index read from
+    /// the packets, flags and timestamps, on MP4 files with B-frames, open GOPs, an edit
+    /// list (decode-only packets, a non-zero start), variable frame rate, MPEG-4 Part 2.
+    #[test]
+    fn blanked_index_equals_the_packet_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+        let src = "testsrc2=size=160x120:rate=30";
+        let x264 = |params: &str, out: &str| {
+            ffmpeg(&[
+                "-f",
+                "lavfi",
+                "-i",
+                src,
+                "-t",
+                "6",
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                "-x264-params",
+                params,
+                &d(out),
+            ])
+        };
+        x264("keyint=60:min-keyint=60:scenecut=0:bframes=3", "gop60.mp4");
+        x264(
+            "keyint=45:min-keyint=45:scenecut=0:bframes=3:open-gop=1",
+            "open.mp4",
+        );
+        ffmpeg(&[
+            "-ss",
+            "1.3",
+            "-i",
+            &d("gop60.mp4"),
+            "-t",
+            "3",
+            "-c",
+            "copy",
+            &d("edit.mp4"),
+        ]);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+            "-t",
+            "6",
+            "-vf",
+            "select='lt(t,2)+gte(t,4)+not(mod(n,3))'",
+            "-vsync",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            &d("vfr.mov"),
+        ]);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+            "-t",
+            "6",
+            "-c:v",
+            "mpeg4",
+            "-g",
+            "40",
+            "-bf",
+            "2",
+            &d("mpeg4.mp4"),
+        ]);
+        for name in ["gop60.mp4", "open.mp4", "edit.mp4", "vfr.mov", "mpeg4.mp4"] {
+            let path = dir.path().join(name);
+            let (mut input, stream) = open(&path).unwrap();
+            let blanked = read_index_blanked(&path, &input, stream)
+                .unwrap_or_else(|| panic!("{name}: no index from the sample tables"));
+            let scanned = read_index(&mut input, stream).unwrap();
+            assert_eq!(blanked, scanned, "{name}");
+        }
+        let edit = {
+            let (input, stream) = open(&dir.path().join("edit.mp4")).unwrap();
+            read_index_blanked(&dir.path().join("edit.mp4"), &input, stream).unwrap()
+        };
+        assert!(
+            edit.packets.iter().any(|p| p.discard),
+            "the edit list's decode-only packets"
+        );
+    }
 
     #[test]
     fn jpeg_end_of_image_is_found_past_segments_and_scan_data() {

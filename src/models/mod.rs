@@ -726,7 +726,7 @@ fn resolve_labels(
         _ => Ok((
             Labels::generic(n),
             vec![format!(
-                "{}: {n} classes and no label file (--labels FILE): classes are named class_0 … class_{}",
+                "{}: {n} classes and no label file: classes are named class_0 … class_{}",
                 weights.display(),
                 n - 1
             )],

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use tch::{CModule, Device, IValue, Kind, Tensor};
 
 use super::{Classifier, InputKind, Network, Outputs};
+use crate::error::Remedy;
 use crate::preset::Preset;
 use crate::{Error, Result};
 
@@ -48,9 +49,10 @@ impl Scripted {
         if !crate::weights::is_torchscript(path) {
             return Err(bad(
                 "not a TorchScript archive (torch.jit.save): a state dict or training \
-                 checkpoint runs with --model <its torchvision architecture>"
+                 checkpoint runs as the torchvision model of its architecture"
                     .into(),
-            ));
+            )
+            .with_remedy(Remedy::Architecture));
         }
         let mut module = CModule::load_on_device(path, device).map_err(|e| {
             bad(format!(
@@ -68,7 +70,14 @@ impl Scripted {
             // Purview and the gradient path differentiate with respect to them.
             let _ = t.set_requires_grad(true);
         }
-        let weight = find_classifier(&parameters, classifier, num_classes).map_err(bad)?;
+        // Any 2-D parameter could be the classifier: the user can name the right one.
+        let weight = find_classifier(&parameters, classifier, num_classes).map_err(|reason| {
+            if parameters.iter().any(|(_, p)| p.dim() == 2) {
+                bad(reason).with_remedy(Remedy::Classifier)
+            } else {
+                bad(reason)
+            }
+        })?;
         let (name, w) = &parameters[weight];
         let rows = w.size()[0];
         let bias = name
@@ -150,10 +159,11 @@ impl Scripted {
         if logits.size() != [rows, n] {
             return Err(bad(format!(
                 "forward returned logits of shape {:?} for {rows} clip(s), but the classifier {} \
-                 has {n} rows (name the classifier with --classifier)",
+                 has {n} rows (name the right classifier parameter)",
                 logits.size(),
                 self.classifier_name()
-            )));
+            ))
+            .with_remedy(Remedy::Classifier));
         }
         let d = self.parameters[self.weight].1.size()[1];
         if let Some(h) = &features {
@@ -250,7 +260,7 @@ fn find_classifier(
     found.ok_or_else(|| match num_classes {
         Some(n) => format!(
             "no 2-D parameter with {n} rows (the label file's class count) to take as the \
-             classifier; 2-D parameters: {}; name one with --classifier",
+             classifier; 2-D parameters: {}; name one",
             listing()
         ),
         None => "the module has no 2-D parameter to take as the classifier".into(),

@@ -6,6 +6,7 @@ use super::provenance::{write_atomically, Provenance};
 use super::store::scan;
 use super::table::Table;
 use super::{header_bytes, RowFormat};
+use crate::error::Remedy;
 use crate::{Error, Result};
 
 /// What [`merge`] did.
@@ -41,9 +42,10 @@ pub fn merge(
     }
     if out.exists() && !force {
         return Err(Error::Invalid(format!(
-            "merge: the output {} already exists (the first file named is the output); pass --force to replace it",
+            "merge: the output {} already exists (the first file named is the output); it is replaced only when asked to",
             out.display()
-        )));
+        ))
+        .with_remedy(Remedy::Force));
     }
     let format = RowFormat::of(out);
     let mut first: Option<(PathBuf, Provenance, Vec<String>)> = None;
@@ -52,6 +54,7 @@ pub fn merge(
     let mut videos: BTreeMap<String, (usize, Vec<u8>, usize)> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut problems = Vec::new();
+    let mut unfinished = false;
     for (fi, shard) in shards.iter().enumerate() {
         let s = shard.display();
         if RowFormat::of(shard) != format {
@@ -98,15 +101,15 @@ pub fn merge(
         let want: Vec<String> = first.as_ref().map(|f| f.2.clone()).unwrap_or_default();
         let scanned = scan(&table, &want, &prov.model);
         for d in &scanned.damaged {
-            problems.push(format!(
-                "{s}: {d}; finish or repair that shard with --resume"
-            ));
+            problems.push(format!("{s}: {d}; finish or repair that shard"));
+            unfinished = true;
         }
         if scanned.tail_rows > 0 {
             problems.push(format!(
-                "{s}: ends with an unfinished video ({} rows); finish that shard with --resume",
+                "{s}: ends with an unfinished video ({} rows); finish that shard",
                 scanned.tail_rows
             ));
+            unfinished = true;
         }
         for v in scanned.videos {
             if let Some((other, _, _)) = videos.get(&v.id) {
@@ -151,12 +154,18 @@ pub fn merge(
             .collect();
     }
     if !problems.is_empty() {
-        return Err(Error::Invalid(format!(
+        let e = Error::Invalid(format!(
             "merge into {}: {} problem(s), nothing written:\n{}",
             out.display(),
             problems.len(),
             problems.join("\n")
-        )));
+        ));
+        // A damaged or unfinished shard is finished (and repaired) by resuming its run.
+        return Err(if unfinished {
+            e.with_remedy(Remedy::ResumeShard)
+        } else {
+            e
+        });
     }
     let (_, mut prov, columns) = first.expect("at least one shard");
     let mut bytes = header_bytes(&columns, format);

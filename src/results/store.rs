@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use super::provenance::{write_atomically, Provenance};
 use super::table::{Body, Record, Table};
 use super::{encode, header_bytes, Row, RowFormat, LOGITS};
+use crate::error::Remedy;
 use crate::labels::Labels;
 use crate::scores::ScoreName;
 use crate::{Error, Result};
@@ -82,9 +83,10 @@ impl ResultsWriter {
         let resumed = match (exists, mode) {
             (true, WriteMode::Create) => {
                 return Err(Error::Invalid(format!(
-                    "{}: already exists; pass --resume to continue it, or remove it",
+                    "{}: already exists; continue it, or remove it",
                     path.display()
-                )))
+                ))
+                .with_remedy(Remedy::Resume))
             }
             (true, WriteMode::Resume { retry_errors }) => {
                 resume(path, provenance, &columns, format, retry_errors)?
@@ -144,24 +146,34 @@ fn lock(path: &Path) -> Result<File> {
         .truncate(false)
         .open(&lp)
         .map_err(|e| Error::io(&lp, e))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
-            let who = if holder.is_empty() {
-                "another process".to_string()
-            } else {
-                format!("process {holder}")
-            };
-            return Err(Error::Invalid(format!(
-                "{}: being written by {who} (lock {}); wait for it to finish, or write another --out",
+    // A lock released a moment ago can still be held by a child process between its fork
+    // and its exec (the child has a copy of the descriptor until exec closes it): retry
+    // briefly before naming the holder.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let who = if holder.is_empty() {
+                    "another process".to_string()
+                } else {
+                    format!("process {holder}")
+                };
+                return Err(Error::Invalid(format!(
+                "{}: being written by {who} (lock {}); wait for it to finish, or write another file",
                 path.display(),
                 lp.display()
-            )));
+            ))
+            .with_remedy(Remedy::AnotherOut));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lp, e)),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lp, e)),
     }
     // Ours now: say who holds it, for the next one to ask.
     let _ = file.set_len(0);
@@ -183,24 +195,27 @@ fn resume(
     let p = path.display();
     let Some(theirs) = Provenance::read(path)? else {
         return Err(Error::Invalid(format!(
-            "{p}: not a results file of gradtrust-video (no {} beside it); write another --out",
+            "{p}: not a results file of gradtrust-video (no {} beside it); write another file",
             Provenance::path_of(path).display()
-        )));
+        ))
+        .with_remedy(Remedy::AnotherOut));
     };
     let diffs = theirs.differences(provenance, false);
     if !diffs.is_empty() {
         return Err(Error::Invalid(format!(
-            "{p}: made by another run (file vs this run): {}; resume with the same settings, or write another --out",
+            "{p}: made by another run (file vs this run): {}; resume with the same settings, or write another file",
             diffs.join("; ")
-        )));
+        ))
+        .with_remedy(Remedy::SameSettings));
     }
     let table = Table::read(path)?;
     if format == RowFormat::Csv && table.header_len > 0 && table.columns != columns {
         return Err(Error::Invalid(format!(
-            "{p}: its columns ({}) are not this run's ({}); resume with the same --scores and --logits, or write another --out",
+            "{p}: its columns ({}) are not this run's ({}); resume with the same scores and logits choice, or write another file",
             table.columns.join(","),
             columns.join(",")
-        )));
+        ))
+        .with_remedy(Remedy::SameColumns));
     }
     let scan = scan(&table, columns, &provenance.model);
     let mut out = Resumed {

@@ -179,10 +179,14 @@ fn resume_case(name: &str) {
     let mut killed = whole.clone();
     killed.extend_from_slice(&tail[..first + second / 2]);
     std::fs::write(&path, &killed).unwrap();
-    assert!(open(&path, WriteMode::Create)
-        .unwrap_err()
-        .to_string()
-        .contains("--resume"));
+    // Refused, saying it can be continued (the binary names the flag): the library names none.
+    let err = open(&path, WriteMode::Create).unwrap_err();
+    assert_eq!(err.remedy(), Some(&crate::error::Remedy::Resume));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("already exists; continue it") && !msg.contains("--"),
+        "{msg}"
+    );
     let (mut w, r) = open(&path, RESUME).unwrap();
     assert_eq!(ids(&r.done), ["a", "b"]);
     assert_eq!(r.tail_rows, 2);
@@ -332,11 +336,13 @@ fn merge_checks_missing_doubled_runs_and_output() {
         Some("merged: 0/3, 1/3")
     );
     // The output exists now: refused without --force (a forgotten output name).
-    let err = merge(&out, &[a.clone(), b.clone()], None, false)
-        .unwrap_err()
-        .to_string();
+    let err = merge(&out, &[a.clone(), b.clone()], None, false).unwrap_err();
+    assert_eq!(err.remedy(), Some(&crate::error::Remedy::Force));
+    let err = err.to_string();
     assert!(
-        err.contains("already exists") && err.contains("--force"),
+        err.contains("already exists")
+            && err.contains("replaced only when asked")
+            && !err.contains("--"),
         "{err}"
     );
     assert!(merge(&out, &[a.clone(), b.clone()], None, true).is_ok());
@@ -605,4 +611,28 @@ fn earlier_flags_and_arrays_still_read() {
     drop(w);
     assert_eq!(ids(&r.done), ["a"]);
     assert!(r.damaged.is_empty(), "{:?}", r.damaged);
+}
+
+// ---- a lock released at once ----
+
+/// A lock released within the retry window is waited for, not reported as another writer:
+/// a writer's lock outlives it for a moment in any child process between fork and exec
+/// (util-linux `flock` stands in for that child, holding the lock for 0.2 s).
+#[test]
+fn a_lock_released_at_once_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.csv");
+    let ready = dir.path().join("ready");
+    let mut holder = std::process::Command::new("flock")
+        .arg(format!("{}.lock", path.display()))
+        .args(["-c", &format!("touch {} && sleep 0.2", ready.display())])
+        .spawn()
+        .expect("util-linux flock");
+    while !ready.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let opened = open(&path, WriteMode::Create);
+    assert!(holder.wait().unwrap().success());
+    let (w, _) = opened.unwrap();
+    drop(w);
 }

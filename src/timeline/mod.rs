@@ -461,9 +461,10 @@ impl TimelineFile {
             .open(path)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => Error::Invalid(format!(
-                    "{}: already exists; remove it or write another --out",
+                    "{}: already exists; remove it or write another file",
                     path.display()
-                )),
+                ))
+                .with_remedy(crate::error::Remedy::AnotherOut),
                 _ => Error::io(path, e),
             })?;
         let format = RowFormat::of(path);

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::download::sha256_prefix;
+use crate::error::Remedy;
 use crate::{Error, Result};
 
 /// torchvision's file names carry 8 hex digits; a shorter run after a `-` (`ckpt-10.pth`) is
@@ -63,12 +64,14 @@ pub fn verify(path: &Path) -> Result<()> {
     }
     let got = sha256_file(path)?;
     if !got.starts_with(expected) {
+        let (advice, remedy) = advice(path);
         return Err(Error::Checksum {
             path: path.to_path_buf(),
             expected: expected.to_string(),
             got,
-            advice: advice(path),
-        });
+            advice,
+        }
+        .with_remedy(remedy));
     }
     if let (Some(key), Some(cache)) = (key, cache) {
         remember(&cache, key, got);
@@ -96,33 +99,44 @@ pub fn remember_verified(path: &Path, sha256: &str) {
 }
 
 /// What to do about a refused file: torchvision's own file is downloaded again; a file
-/// that only looks like one is the user's to replace or rename.
-fn advice(path: &Path) -> String {
+/// that only looks like one is the user's to replace or rename. The remedy says which model's
+/// file to download (the binary names the command that does it).
+fn advice(path: &Path) -> (String, Remedy) {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
     let fetch = crate::models::all().find_map(|m| {
         if m.weight_file == name {
-            Some(format!("gradtrust-video fetch {}", m.name))
+            Some(Remedy::Fetch {
+                model: Some(m.name.to_string()),
+                weights_file: None,
+            })
         } else if m.alt_weight_files.contains(&name) {
-            Some(format!(
-                "gradtrust-video fetch {} --weights-file {name}",
-                m.name
-            ))
+            Some(Remedy::Fetch {
+                model: Some(m.name.to_string()),
+                weights_file: Some(name.to_string()),
+            })
         } else {
             None
         }
     });
     match fetch {
-        Some(cmd) => format!(
-            ": the file is damaged or is not torchvision's; delete it and download it again \
-             (`{cmd}`)"
+        Some(remedy) => (
+            ": the file is damaged or is not torchvision's; delete it and download it again"
+                .to_string(),
+            remedy,
         ),
-        None => ": the file is damaged or is not the one its name promises; delete it and \
-                  download it again (`gradtrust-video fetch MODEL` for torchvision's files), or \
-                  give your own weights a name without the hash part"
-            .to_string(),
+        None => (
+            ": the file is damaged or is not the one its name promises; delete it and download \
+             it again if it is torchvision's, or give your own weights a name without the hash \
+             part"
+                .to_string(),
+            Remedy::Fetch {
+                model: None,
+                weights_file: None,
+            },
+        ),
     }
 }
 

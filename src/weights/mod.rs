@@ -76,11 +76,12 @@ impl Checkpoint {
         checksum::verify(path)?;
         if is_torchscript(path) {
             return Err(bad(
-                "is a TorchScript archive (torch.jit.save), not a state dict: run it with \
-                 --model torchscript --weights FILE --preset NAME (the built-in model or family \
-                 whose preset it borrows, e.g. r3d_18, swin3d, imagenet)"
+                "is a TorchScript archive (torch.jit.save), not a state dict: run it as a \
+                 TorchScript model, with the preset of the built-in model or family it borrows \
+                 (e.g. r3d_18, swin3d, imagenet)"
                     .into(),
-            ));
+            )
+            .with_remedy(crate::error::Remedy::TorchScript));
         }
         let tensors = if path.extension().is_some_and(|e| e == "safetensors") {
             let tensors = Tensor::read_safetensors(path)
@@ -208,14 +209,14 @@ impl Checkpoint {
             many => Err(Error::Weights {
                 path: self.path.clone(),
                 reason: format!(
-                    "several state dicts hold {classifier_key} (under {}); pick one with \
-                     --weights-key KEY",
+                    "several state dicts hold {classifier_key} (under {}); say which one",
                     many.iter()
                         .map(|p| format!("{:?}", p.trim_end_matches('.')))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            }),
+            }
+            .with_remedy(crate::error::Remedy::WeightsKey)),
         }
     }
 
