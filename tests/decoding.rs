@@ -1091,3 +1091,31 @@ fn seeking_skips_unwanted_non_reference_frames() {
         );
     }
 }
+
+// ---- seeking runs shared among decoding workers ----
+
+/// The runs of a seeking decode are shared among worker threads (one per core, the longest
+/// run first, each worker with its own input and decoder): with many runs of different
+/// lengths, every wanted frame still comes out of its own run, equal to the full decode's.
+#[test]
+fn seeking_runs_on_several_workers_match_full_decoding() {
+    use gradtrust_video::decode::decode_video_keeping;
+    let path = seeking_videos().join("h264_gop60_bframes.mp4");
+    let full = decode_video(&path).unwrap();
+    // Frames at varying depths in most GOPs: runs of different lengths.
+    let wanted: Vec<usize> = (0..full.len())
+        .filter(|f| f % 37 == 5 || f % 53 == 50)
+        .collect();
+    let select = |_: usize, _: f64| wanted.clone();
+    let video = decode_video_keeping(&path, &select).unwrap();
+    assert!(
+        video.seeks() >= 4,
+        "{} runs: too few to share",
+        video.seeks()
+    );
+    assert_eq!(
+        video.rgb_frames(&wanted).unwrap(),
+        full.rgb_frames(&wanted).unwrap(),
+        "frames differ from the full decode"
+    );
+}

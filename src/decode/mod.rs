@@ -16,7 +16,8 @@
 //!   once without decoding them (every frame's timestamp, which packets are keyframes), lets
 //!   the caller's selection pick frames for that many frames at that rate, then for each run
 //!   of wanted frames seeks to the keyframe before it and decodes up to its last frame
-//!   (H.264 pictures no other picture references are skipped unless wanted). The
+//!   (H.264 pictures no other picture references are skipped unless wanted; the runs are
+//!   shared among one worker thread per core, each with its own input and decoder). The
 //!   frames are the same a full decode gives (same index, same pixels): a frame is decoded
 //!   from a keyframe at or before it in both decode and presentation order, so every
 //!   reference it has is decoded too. Inputs that cannot seek, streams whose packets do not
@@ -276,8 +277,15 @@ pub fn try_decode_video_keeping(
 ) -> Result<DecodedVideo> {
     let (mut input, stream) = open(path)?;
     if ff::is_seekable(&input) {
-        let index = read_index_blanked(path, &input, stream)
-            .map_or_else(|| read_index(&mut input, stream), Ok);
+        // A second input for a second decoding worker (see `decode_seeking`), opened on
+        // another core while this one reads the index.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (index, spare) = std::thread::scope(|scope| {
+            let spare = (cores > 1).then(|| scope.spawn(|| open(path).ok()));
+            let index = read_index_blanked(path, &input, stream)
+                .map_or_else(|| read_index(&mut input, stream), Ok);
+            (index, spare.and_then(|h| h.join().ok().flatten()))
+        });
         if let Ok(index) = index {
             let facts = StreamFacts::of(&input, stream);
             let fps = facts
@@ -286,7 +294,7 @@ pub fn try_decode_video_keeping(
             if let Some(fps) = fps {
                 let wanted = select(index.len(), fps)?;
                 if let Ok(video) =
-                    decode_seeking(path, &mut input, stream, &index, &wanted, facts, fps)
+                    decode_seeking(path, &mut input, spare, stream, &index, &wanted, facts, fps)
                 {
                     return Ok(video);
                 }
@@ -509,6 +517,15 @@ fn open_decoder(
     input: &format::context::Input,
     stream: usize,
 ) -> std::result::Result<(decoder::Video, String), String> {
+    open_decoder_with(input, stream, 0)
+}
+
+/// [`open_decoder`] with `threads` decoder threads (0: every core).
+fn open_decoder_with(
+    input: &format::context::Input,
+    stream: usize,
+    threads: i32,
+) -> std::result::Result<(decoder::Video, String), String> {
     let s = input
         .stream(stream)
         .ok_or_else(|| format!("no stream {stream}"))?;
@@ -518,7 +535,7 @@ fn open_decoder(
     let mut ctx = codec::Context::new_with_codec(codec);
     ctx.set_parameters(par)
         .map_err(|e| format!("cannot set up the {} decoder ({e})", id.name()))?;
-    ff::use_every_core(&mut ctx);
+    ff::set_thread_count(&mut ctx, threads);
     let mut opening = ctx.decoder();
     opening.set_packet_time_base(s.time_base());
     let decoder = opening
@@ -663,11 +680,20 @@ fn read_index_blanked(
 /// Why a seeking decode gave up (the caller then decodes sequentially).
 type GiveUp = String;
 
-/// Decodes the packets `index.plan(wanted)` names, one run after another, each from a seek
-/// and a flushed decoder; holds the wanted frames. Any surprise is a [`GiveUp`].
+/// Decodes the packets `index.plan(wanted)` names, each run from a seek and a flushed
+/// decoder; holds the wanted frames. Any surprise is a [`GiveUp`].
+///
+/// The runs are independent, so they are shared among one worker per core (the largest
+/// first), each with its own input and a single-threaded decoder: a run is a few dozen
+/// frames, and frame threading's pipeline, filled and drained at every run, then keeps a
+/// second core busy only a fraction of the time (a 10-minute 640x360 H.264 file's five runs
+/// took as long with one decoder thread as with two). Threading does not change a decoder's
+/// output.
+#[allow(clippy::too_many_arguments)]
 fn decode_seeking(
     path: &Path,
     input: &mut format::context::Input,
+    spare: Option<(format::context::Input, usize)>,
     stream: usize,
     index: &FrameIndex,
     wanted: &[usize],
@@ -675,73 +701,74 @@ fn decode_seeking(
     fps: f64,
 ) -> std::result::Result<DecodedVideo, GiveUp> {
     let spans = index.plan(wanted);
-    let (mut decoder, codec) = open_decoder(input, stream)?;
-    // H.264 only: a picture with nal_ref_idc 0 is never a reference, and FFmpeg's decoder
-    // drops it before it touches any state (frame numbers and POC follow the reference
-    // pictures), so the kept frames are bit-identical. Not VP9: a frame that refreshes no
-    // reference slot can still update the probability context later frames decode with.
-    let skip_unwanted = codec == "h264";
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(spans.len())
+        .max(1);
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&s| std::cmp::Reverse(spans[s].last - spans[s].first));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let threads = if workers == 1 { 0 } else { 1 };
+    let work = |input: &mut format::context::Input| -> std::result::Result<Decoded, GiveUp> {
+        let (mut decoder, codec) = open_decoder_with(input, stream, threads)?;
+        let mut out = Decoded {
+            codec,
+            frames: Vec::new(),
+            frames_run: 0,
+            sizes: Vec::new(),
+        };
+        use std::sync::atomic::Ordering::Relaxed;
+        loop {
+            if failed.load(Relaxed) {
+                return Err("another run failed".to_owned());
+            }
+            let Some(&s) = order.get(next.fetch_add(1, Relaxed)) else {
+                return Ok(out);
+            };
+            if let Err(e) = decode_span(input, stream, index, &spans[s], &mut decoder, &mut out) {
+                failed.store(true, Relaxed);
+                return Err(e);
+            }
+        }
+    };
+    let mut spare = spare;
+    // A helper that cannot open the file again does nothing: the others take its runs.
+    let results: Vec<std::result::Result<Option<Decoded>, GiveUp>> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..workers)
+            .map(|_| {
+                let spare = spare.take();
+                scope.spawn(|| match spare.or_else(|| open(path).ok()) {
+                    Some((mut own, s)) if s == stream => work(&mut own).map(Some),
+                    _ => Ok(None),
+                })
+            })
+            .collect();
+        let mut results = vec![work(input).map(Some)];
+        results.extend(helpers.into_iter().map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err("a decoding worker panicked".to_owned()))
+        }));
+        results
+    });
     let mut frames: Vec<Option<frame::Video>> = (0..index.len()).map(|_| None).collect();
     let mut frames_run = 0usize;
+    let mut codec = String::new();
     let mut first_size = None;
-    let mut odd_size = false;
-    for span in &spans {
-        let first = seek_to(input, stream, index, span)?;
-        let mut unknown = None;
-        let mut sink = |frame: frame::Video| {
-            frames_run += 1;
-            match frame.timestamp().and_then(|ts| index.frame_at(ts)) {
-                Some(f) => {
-                    let size = (frame.width(), frame.height());
-                    if *first_size.get_or_insert(size) != size {
-                        // Corrupt data or a real change: the sequential way tells which.
-                        odd_size = true;
-                    }
-                    if span.frames.binary_search(&f).is_ok() {
-                        frames[f] = Some(frame);
-                    }
-                }
-                None => unknown = Some(frame.timestamp()),
-            }
+    for result in results {
+        let Some(done) = result? else {
+            continue;
         };
-        // Frames this span does not keep and nothing references need not be decoded.
-        let wanted = |p: usize| {
-            index
-                .frame_at(index.packets[p].pts)
-                .is_some_and(|f| span.frames.binary_search(&f).is_ok())
-        };
-        if skip_unwanted {
-            ff::skip_non_reference(&mut decoder, !wanted(span.first));
-        }
-        feed(&mut decoder, Some(&first), &mut sink).map_err(|e| e.to_string())?;
-        let mut next = span.first + 1;
-        while next <= span.last {
-            let mut packet = Packet::empty();
-            packet.read(input).map_err(|e| e.to_string())?;
-            if packet.stream() != stream {
-                continue;
+        codec = done.codec;
+        frames_run += done.frames_run;
+        for size in done.sizes {
+            if *first_size.get_or_insert(size) != size {
+                // Corrupt data or a real change: the sequential way tells which.
+                return Err("frames of different sizes".to_owned());
             }
-            if packet.pts().and_then(|pts| index.packet_at(pts)) != Some(next) {
-                return Err(format!("packet {next} is not where the index has it"));
-            }
-            if skip_unwanted {
-                ff::skip_non_reference(&mut decoder, !wanted(next));
-            }
-            feed(&mut decoder, Some(&packet), &mut sink).map_err(|e| e.to_string())?;
-            next += 1;
         }
-        feed(&mut decoder, None, &mut sink).map_err(|e| e.to_string())?;
-        decoder.flush();
-        if let Some(ts) = unknown {
-            return Err(format!(
-                "the decoder gave a frame at {ts:?}, not in the index"
-            ));
-        }
-        if odd_size {
-            return Err("frames of different sizes".to_owned());
-        }
-        if let Some(f) = span.frames.iter().find(|&&f| frames[f].is_none()) {
-            return Err(format!("frame {f} did not come out of its run"));
+        for (f, frame) in done.frames {
+            frames[f] = Some(frame);
         }
     }
     let (w, h) = first_size.ok_or("no frame decoded")?;
@@ -763,6 +790,91 @@ fn decode_seeking(
         frames_run,
         seeks: spans.len(),
     })
+}
+
+/// What one worker of [`decode_seeking`] decoded: the frames kept, by index.
+struct Decoded {
+    codec: String,
+    frames: Vec<(usize, frame::Video)>,
+    frames_run: usize,
+    /// The distinct frame sizes met, in order.
+    sizes: Vec<(u32, u32)>,
+}
+
+/// Decodes the packets of `span` from a seek, with `decoder` flushed after, into `out`.
+fn decode_span(
+    input: &mut format::context::Input,
+    stream: usize,
+    index: &FrameIndex,
+    span: &Span,
+    decoder: &mut decoder::Video,
+    out: &mut Decoded,
+) -> std::result::Result<(), GiveUp> {
+    // H.264 only: a picture with nal_ref_idc 0 is never a reference, and FFmpeg's decoder
+    // drops it before it touches any state (frame numbers and POC follow the reference
+    // pictures), so the kept frames are bit-identical. Not VP9: a frame that refreshes no
+    // reference slot can still update the probability context later frames decode with.
+    let skip_unwanted = out.codec == "h264";
+    let first = seek_to(input, stream, index, span)?;
+    let mut unknown = None;
+    // By position in `span.frames`.
+    let mut kept: Vec<Option<frame::Video>> = span.frames.iter().map(|_| None).collect();
+    let Decoded {
+        frames_run, sizes, ..
+    } = out;
+    let mut sink = |frame: frame::Video| {
+        *frames_run += 1;
+        match frame.timestamp().and_then(|ts| index.frame_at(ts)) {
+            Some(f) => {
+                let size = (frame.width(), frame.height());
+                if !sizes.contains(&size) {
+                    sizes.push(size);
+                }
+                if let Ok(k) = span.frames.binary_search(&f) {
+                    kept[k] = Some(frame);
+                }
+            }
+            None => unknown = Some(frame.timestamp()),
+        }
+    };
+    // Frames this span does not keep and nothing references need not be decoded.
+    let wanted = |p: usize| {
+        index
+            .frame_at(index.packets[p].pts)
+            .is_some_and(|f| span.frames.binary_search(&f).is_ok())
+    };
+    if skip_unwanted {
+        ff::skip_non_reference(decoder, !wanted(span.first));
+    }
+    feed(decoder, Some(&first), &mut sink).map_err(|e| e.to_string())?;
+    let mut next = span.first + 1;
+    while next <= span.last {
+        let mut packet = Packet::empty();
+        packet.read(input).map_err(|e| e.to_string())?;
+        if packet.stream() != stream {
+            continue;
+        }
+        if packet.pts().and_then(|pts| index.packet_at(pts)) != Some(next) {
+            return Err(format!("packet {next} is not where the index has it"));
+        }
+        if skip_unwanted {
+            ff::skip_non_reference(decoder, !wanted(next));
+        }
+        feed(decoder, Some(&packet), &mut sink).map_err(|e| e.to_string())?;
+        next += 1;
+    }
+    feed(decoder, None, &mut sink).map_err(|e| e.to_string())?;
+    decoder.flush();
+    if let Some(ts) = unknown {
+        return Err(format!(
+            "the decoder gave a frame at {ts:?}, not in the index"
+        ));
+    }
+    for (&f, frame) in span.frames.iter().zip(kept) {
+        let frame = frame.ok_or_else(|| format!("frame {f} did not come out of its run"))?;
+        out.frames.push((f, frame));
+    }
+    Ok(())
 }
 
 /// Seeks so that decoding can start with packet `span.first`, and returns that packet. The
