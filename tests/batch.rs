@@ -60,7 +60,7 @@ fn rel_path(i: usize) -> String {
 /// lists.
 fn fixtures() -> PathBuf {
     let weights = common::model_fixture("r3d_18", 2, 8, 112);
-    cached_fixture("batch-tree-v3", |dir| {
+    let dir = cached_fixture("batch-tree-v3", |dir| {
         std::fs::copy(weights.join("state_zip.pth"), dir.join("r3d_18-seeded.pth")).unwrap();
         let root = dir.join("root");
         let mut kinetics = String::from("label,youtube_id,time_start,time_end,split,is_cc\n");
@@ -127,7 +127,10 @@ fn fixtures() -> PathBuf {
         std::fs::write(dir.join("kinetics.csv"), kinetics).unwrap();
         std::fs::write(dir.join("list.csv"), csv_list).unwrap();
         std::fs::write(dir.join("list.txt"), space_list).unwrap();
-    })
+    });
+    // Where the tests write their runs and lists, whichever test comes first.
+    std::fs::create_dir_all(dir.join("runs")).unwrap();
+    dir
 }
 
 fn batch_cmd(dir: &Path, list: &str, out: &Path, extra: &[&str]) -> Command {
