@@ -33,7 +33,8 @@ done
 # `fetch` finds the file in the models directory (checking its checksum) or downloads it.
 [ $own = yes ] || echo "demo: looking for the $model weight file (downloaded once if absent)" >&2
 if [ $own = no ] && ! reason=$("$bin" fetch "$model" 2>&1 >/dev/null); then
-  echo "demo: no usable $model weight file (${reason#error: })" >&2
+  echo "demo: no usable $model weight file:" >&2
+  printf '%s\n' "$reason" | sed 's/^error: //; s/^/  /' >&2
   echo "demo: running with untrained weights (--weights untrained:0): the pipeline runs end" \
     "to end, its predictions are meaningless" >&2
   weights=(--weights untrained:0)
