@@ -453,4 +453,21 @@ fn untrained_batch_provenance_and_timeline_are_marked() {
         stderr.contains("untrained weights (seed 0): predictions are meaningless"),
         "{stderr}"
     );
+
+    // A TorchScript module brings its own weights: untrained ones are refused, the binary
+    // naming the flag that gives the module.
+    let out = Command::new(common::bin())
+        .arg("score")
+        .arg(&clip)
+        .args(["--model", "torchscript", "--preset", "r3d_18"])
+        .args(["--weights", "untrained:0", "--device", "cpu"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("untrained:0: untrained weights are for the built-in architectures")
+            && stderr.contains("\nhint: score and batch take a weight file with --weights FILE"),
+        "{stderr}"
+    );
 }

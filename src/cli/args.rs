@@ -60,18 +60,12 @@ impl ModelArgs {
                 spec,
             )?
             .resolve(spec)?,
-            models::Arch::TorchScript { .. } => {
-                if let Some(w @ Weights::Untrained { .. }) = &self.weights {
-                    bail!(
-                        "--weights {w}: untrained weights are for the built-in architectures; \
-                         a TorchScript module brings its own"
-                    );
-                }
-                // clap requires --weights with torchscript.
-                self.weights
-                    .clone()
-                    .unwrap_or_else(|| Weights::File(PathBuf::new()))
-            }
+            // clap requires --weights with torchscript; untrained weights are refused by
+            // the model's loading, which says the module brings its own.
+            models::Arch::TorchScript { .. } => self
+                .weights
+                .clone()
+                .unwrap_or_else(|| Weights::File(PathBuf::new())),
         };
         Ok(models::ModelRequest {
             arch,

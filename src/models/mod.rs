@@ -527,7 +527,8 @@ impl Model {
                 "{}: untrained weights are for the built-in architectures; a TorchScript \
                  module brings its own",
                 request.weights
-            )));
+            ))
+            .with_remedy(crate::error::Remedy::WeightsFile));
         };
         let n = request
             .labels
