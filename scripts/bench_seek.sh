@@ -18,18 +18,8 @@ PROFILE=${PROFILE:-dev}
 dir=target/bench
 long=$dir/h264_640x360_30fps_gop60_10min.mp4
 short=$dir/h264_640x360_30fps_gop60_10s.mp4
-mkdir -p "$dir"
-if [ ! -f "$long" ]; then
-    ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=640x360:rate=30 -t 600 \
-        -c:v libx264 -preset superfast -pix_fmt yuv420p \
-        -x264-params keyint=60:min-keyint=60:scenecut=0 "$long.partial.mp4"
-    mv "$long.partial.mp4" "$long"
-fi
-if [ ! -f "$short" ]; then
-    # The first 10 s of the same stream (it starts on a keyframe: no re-encoding).
-    ffmpeg -hide_banner -loglevel error -y -i "$long" -t 10 -c copy "$short.partial.mp4"
-    mv "$short.partial.mp4" "$short"
-fi
+. scripts/bench_clips.sh
+gop60_long_and_cut 640x360 600 "$long" 10 "$short"
 
 cargo build --quiet --profile "$PROFILE" --example bench_decode
 case "$PROFILE" in dev) out=debug ;; *) out=$PROFILE ;; esac

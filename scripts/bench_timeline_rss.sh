@@ -21,17 +21,8 @@ MODEL=${MODEL:-scripted}
 dir=target/bench
 long=$dir/h264_320x240_30fps_30min.mp4
 short=$dir/h264_320x240_30fps_3min.mp4
-mkdir -p "$dir"
-if [ ! -f "$long" ]; then
-    ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=320x240:rate=30 -t 1800 \
-        -c:v libx264 -preset superfast -pix_fmt yuv420p \
-        -x264-params keyint=60:min-keyint=60:scenecut=0 "$long.partial.mp4"
-    mv "$long.partial.mp4" "$long"
-fi
-if [ ! -f "$short" ]; then
-    ffmpeg -hide_banner -loglevel error -y -i "$long" -t 180 -c copy "$short.partial.mp4"
-    mv "$short.partial.mp4" "$short"
-fi
+. scripts/bench_clips.sh
+gop60_long_and_cut 320x240 1800 "$long" 180 "$short"
 
 case "$MODEL" in
     scripted)
