@@ -403,17 +403,7 @@ const SEGMENTS: [(&str, usize); 5] = [
 /// every window of two minutes) and the segmented video, losslessly encoded so every frame of
 /// a segment decodes to the same pixels.
 fn timeline_fixtures() -> PathBuf {
-    let mut hash: u64 = 0xcbf29ce484222325;
-    for script in [
-        "own_model_fixture.py",
-        "model_fixture.py",
-        "scores_reference.py",
-        "suite_reference.py",
-    ] {
-        for b in std::fs::read(common::repo().join("tests/py").join(script)).unwrap() {
-            hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
-        }
-    }
+    let hash = common::own_model_generator_hash();
     cached_fixture(&format!("timeline-v1-{hash:016x}"), |dir| {
         common::run_python(
             "own_model_fixture.py",

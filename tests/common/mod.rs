@@ -330,10 +330,9 @@ pub fn mp4_with_timestamp_gap(path: &Path) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// A fixture of own_model_fixture.py (tests/own_models.rs; scores_suite.rs uses its traced
-/// module), cached under a key that includes the content of the generator and the scripts
-/// it imports (a changed generator regenerates).
-pub fn own_model_fixture(args: &[&str]) -> PathBuf {
+/// FNV-1a of own_model_fixture.py and the scripts it imports: the part of a cache key that
+/// makes a changed generator regenerate its fixtures.
+pub fn own_model_generator_hash() -> u64 {
     let mut hash: u64 = 0xcbf29ce484222325;
     for script in [
         "own_model_fixture.py",
@@ -345,7 +344,18 @@ pub fn own_model_fixture(args: &[&str]) -> PathBuf {
             hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
         }
     }
-    let key = format!("own-{}-{hash:016x}", args.join("_").replace("--", ""));
+    hash
+}
+
+/// A fixture of own_model_fixture.py (tests/own_models.rs; scores_suite.rs uses its traced
+/// module), cached under a key that includes the content of the generator and the scripts
+/// it imports (a changed generator regenerates).
+pub fn own_model_fixture(args: &[&str]) -> PathBuf {
+    let key = format!(
+        "own-{}-{:016x}",
+        args.join("_").replace("--", ""),
+        own_model_generator_hash()
+    );
     cached_fixture(&key, |dir| {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--out", dir.to_str().unwrap()]);
