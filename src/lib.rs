@@ -32,3 +32,11 @@ pub mod transforms;
 pub mod weights;
 
 pub use error::{Error, Result};
+
+/// A path's file name, or the whole path when it has none (`..`, `/`): how a video, a list
+/// or a weight file is named in sample identities, provenance and progress.
+pub(crate) fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}

@@ -397,13 +397,6 @@ pub fn device_name(device: Device) -> String {
     }
 }
 
-/// A video's file name, as a progress display shows it.
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
-}
-
 /// Where a model stage takes its videos from.
 enum Source {
     /// Decoded by the workers.
@@ -502,7 +495,7 @@ impl Stage<'_> {
                     next = Some(self.staged(more));
                 }
             }
-            let names = batch.iter().map(|d| file_name(&d.path)).collect();
+            let names = batch.iter().map(|d| crate::file_name(&d.path)).collect();
             if self
                 .msg_tx
                 .send(Msg::Scoring {

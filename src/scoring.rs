@@ -170,7 +170,12 @@ fn score_staged_observed(
         ranges.push(start..start + video.clips.len());
         start += video.clips.len();
     }
-    let names: Vec<String> = videos.iter().map(|(path, _)| source_name(path)).collect();
+    // A video's identity for its samples is its file's name: the same file scores the same
+    // whether `score` is given `clip.mp4` or `batch` finds `root/label/clip.mp4`.
+    let names: Vec<String> = videos
+        .iter()
+        .map(|(path, _)| crate::file_name(path))
+        .collect();
     let ids = SampleIds::named(
         names
             .iter()
@@ -211,14 +216,6 @@ fn score_staged_observed(
         ));
     }
     Ok(reports)
-}
-
-/// A video's identity for its samples: its file's name (the same file scores the same
-/// whether `score` is given `clip.mp4` or `batch` finds `root/label/clip.mp4`).
-pub(crate) fn source_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -63,12 +63,6 @@ const PER_SHARD: [&str; 1] = ["shard"];
 impl Provenance {
     /// The provenance of `run`: hashes the weight, label and list files.
     pub fn of_run(run: &Run<'_>) -> Result<Provenance> {
-        let name = |p: &Path| {
-            p.file_name().map_or_else(
-                || p.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            )
-        };
         let labels_sha256 = match run.model.labels.source() {
             crate::labels::LabelSource::File(p) => Some(sha256_file(p)?),
             _ => None,
@@ -93,7 +87,7 @@ impl Provenance {
                 o.odin_temperature, o.odin_epsilon, o.mc_passes, o.gradtrust
             ),
             seed: o.seed,
-            list_file: name(run.list),
+            list_file: crate::file_name(run.list),
             list_sha256: sha256_file(run.list)?,
             limit: run.limit,
             shard: run.shard.map(|s| format!("{}/{}", s.index, s.count)),

@@ -143,7 +143,7 @@ pub fn run(
         )));
     }
     let mut runner = Runner {
-        source: crate::scoring::source_name(stream.name()),
+        source: crate::file_name(stream.name()),
         transform: FrameTransform::new(&preset)?,
         resampler: Resampler::new(fps, preset.frame_rate),
         windower: Windower::new(preset.clip_len, options.stride),

@@ -446,10 +446,7 @@ impl Weights {
     /// What reports and provenance call the weights: the file's name, or `untrained:SEED`.
     pub fn name(&self) -> String {
         match self {
-            Weights::File(p) => p.file_name().map_or_else(
-                || p.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
+            Weights::File(p) => crate::file_name(p),
             Weights::Untrained { seed } => format!("{}{seed}", Self::UNTRAINED),
         }
     }
