@@ -556,19 +556,13 @@ pub fn models_json(models_dir: &std::path::Path) -> serde_json::Value {
                 "clip_len": preset.clip_len,
                 "frame_rate": preset.frame_rate,
                 "clips_per_video": preset.clips_per_video,
-                "mean": shortest(preset.mean),
-                "std": shortest(preset.std),
+                "mean": preset.mean.map(crate::results::widen_shortest),
+                "std": preset.std.map(crate::results::widen_shortest),
             },
             "min_input": spec.min_input,
             "input_note": spec.input_note,
         })
     });
-    // float32 constants as their shortest decimal form (0.43216, not 0.4321599900722504).
-    fn shortest(xs: [f32; 3]) -> Vec<f64> {
-        xs.iter()
-            .map(|x| x.to_string().parse().unwrap_or(f64::from(*x)))
-            .collect()
-    }
     serde_json::Value::Array(entries.collect())
 }
 

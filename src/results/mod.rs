@@ -188,12 +188,15 @@ impl Prediction {
 /// `logits` cell a reader parses.
 fn as_written(z: &[f32]) -> Option<Vec<f64>> {
     z.iter()
-        .map(|x| {
-            x.is_finite()
-                .then(|| x.to_string().parse::<f64>().ok())
-                .flatten()
-        })
+        .map(|&x| x.is_finite().then(|| widen_shortest(x)))
         .collect()
+}
+
+/// `x` as the shortest decimal that reads back as the same `f32`, widened to `f64` (`0.1`,
+/// not `0.10000000149011612`).
+pub fn widen_shortest(x: f32) -> f64 {
+    // Rust prints an f32 as its shortest round-trip decimal, which an f64 parse reads.
+    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 /// `v` as written: a value that is exactly a `float32` (a score from the model's float32
@@ -203,9 +206,7 @@ fn as_written(z: &[f32]) -> Option<Vec<f64>> {
 /// everywhere.
 pub fn shortest(v: f64) -> f64 {
     if v.is_finite() && f64::from(v as f32) == v {
-        if let Ok(short) = (v as f32).to_string().parse::<f64>() {
-            return short;
-        }
+        return widen_shortest(v as f32);
     }
     v
 }
