@@ -1,7 +1,6 @@
 //! What the user sees of a run while it works: on a terminal, a display redrawn every
 //! second (elapsed time, the stage or the video at work, rate, ETA); otherwise plain log
 //! lines; with `--quiet`, nothing.
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,17 +161,14 @@ impl Stages {
     /// A step of the score engine's plan (the observer given to the library).
     pub fn step(&self, step: Step) {
         let Some(bar) = &self.bar else { return };
-        let mut text = String::new();
-        let _ = match step {
-            Step::Forward { chunk, of } => write!(text, "forward {chunk}/{of}"),
-            Step::GraphForward { pass, of } => {
-                write!(text, "forward with gradients, pass {pass}/{of}")
-            }
-            Step::Backward { what, n, of } => write!(text, "backward {n}/{of} ({what})"),
+        let text = match step {
+            Step::Forward { chunk, of } => format!("forward {chunk}/{of}"),
+            Step::GraphForward { pass, of } => format!("forward with gradients, pass {pass}/{of}"),
+            Step::Backward { what, n, of } => format!("backward {n}/{of} ({what})"),
             Step::PerturbedForward { pass, of } => {
-                write!(text, "ODIN's perturbed forward, pass {pass}/{of}")
+                format!("ODIN's perturbed forward, pass {pass}/{of}")
             }
-            Step::Assembling => write!(text, "scores from the outputs"),
+            Step::Assembling => "scores from the outputs".to_owned(),
         };
         bar.set_message(text);
     }
