@@ -135,6 +135,8 @@ pub(super) fn display_rotation(matrix: &[i32; 9]) -> f64 {
 /// the container's keyframe and decode-only flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct IndexEntry {
+    /// The decode timestamp (a packet's dts), in the stream's time base.
+    pub timestamp: i64,
     pub pos: i64,
     pub size: i64,
     pub key: bool,
@@ -157,6 +159,7 @@ pub(super) fn index_entries(input: &format::context::Input, stream: usize) -> Ve
             .filter_map(|i| {
                 let e = ffi::avformat_index_get_entry(st, i);
                 (!e.is_null()).then(|| IndexEntry {
+                    timestamp: (*e).timestamp,
                     pos: (*e).pos,
                     size: i64::from((*e).size()),
                     key: (*e).flags() & ffi::AVINDEX_KEYFRAME != 0,

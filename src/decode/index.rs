@@ -102,9 +102,11 @@ impl FrameIndex {
     }
 
     /// The runs of packets to decode for `wanted` frames (any order, repeats allowed):
-    /// ascending, disjoint and not adjacent (adjacent or overlapping runs are merged, since
-    /// decoding on is never dearer than seeking back), each holding the wanted frames it is
-    /// responsible for. Out-of-range frames are ignored.
+    /// ascending and disjoint (overlapping runs are merged, since decoding on is never
+    /// dearer than seeking back), each holding the wanted frames it is responsible for.
+    /// Runs that merely meet (one ends where the next one's keyframe starts) stay apart:
+    /// they are the same packets either way, and two runs can go to two workers for the
+    /// price of a seek. Out-of-range frames are ignored.
     pub fn plan(&self, wanted: &[usize]) -> Vec<Span> {
         let mut wanted: Vec<usize> = wanted.iter().copied().filter(|&f| f < self.len()).collect();
         wanted.sort_unstable();
@@ -117,7 +119,7 @@ impl FrameIndex {
         let mut spans: Vec<Span> = Vec::new();
         for (first, last, frame) in runs {
             match spans.last_mut() {
-                Some(span) if first <= span.last + 1 => {
+                Some(span) if first <= span.last => {
                     span.last = span.last.max(last);
                     span.frames.push(frame);
                 }
@@ -211,15 +213,22 @@ mod tests {
                 }
             ]
         );
-        // Adjacent GOPs merge into one run.
+        // Runs that meet at a keyframe stay two.
         let spans = index.plan(&[2, 4]);
         assert_eq!(
             spans,
-            [Span {
-                first: 0,
-                last: 4,
-                frames: vec![2, 4]
-            }]
+            [
+                Span {
+                    first: 0,
+                    last: 3,
+                    frames: vec![2]
+                },
+                Span {
+                    first: 4,
+                    last: 4,
+                    frames: vec![4]
+                }
+            ]
         );
     }
 
