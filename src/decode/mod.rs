@@ -1439,6 +1439,24 @@ mod tests {
             "open.mp4",
         );
         x264("keyint=30:min-keyint=30:scenecut=0:bframes=0", "no_b.mp4");
+        // Audio as track 1, the video as track 2: the tables are found by track ID.
+        ffmpeg(&[
+            "-i",
+            &d("gop60.mp4"),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=6",
+            "-map",
+            "1:a",
+            "-map",
+            "0:v",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            &d("audio_first.mp4"),
+        ]);
         ffmpeg(&[
             "-i",
             &d("gop60.mp4"),
@@ -1499,6 +1517,7 @@ mod tests {
             "mpeg4.mp4",
             "negative_cts.mp4",
             "no_b.mp4",
+            "audio_first.mp4",
         ];
         for name in names {
             let path = dir.path().join(name);
