@@ -676,8 +676,9 @@ enum Tables {
 /// packet gives. A 10-minute 640x360 file's index then costs ~1 ms, against ~8 ms for
 /// reading its 18000 packets through the demuxer (`read_index_blanked`).
 ///
-/// The tables must match the demuxer's index exactly (sample count, every decode duration)
-/// and FFmpeg's reading of `ctts` must be the plain one (no entry it skips or distrusts);
+/// The tables must match the demuxer's index exactly (sample count, every decode duration),
+/// every sample must lie within the file (not cut short), and FFmpeg's reading of `ctts`
+/// must be the plain one (no entry it skips or distrusts);
 /// otherwise the packets are read. Keyframes are the container's sync samples, as in
 /// `read_index_blanked`. A seeking decode then checks every packet it reads against this
 /// index (`decode_span`), so a wrong one ends in the sequential decode, not wrong frames.
@@ -721,6 +722,15 @@ fn index_from_tables(
 ) -> Option<Vec<PacketEntry>> {
     let entries = sample_table_entries(input, stream)?;
     if entries.iter().any(|e| e.discard) {
+        return None;
+    }
+    // Every sample's bytes must be in the file: a file cut short (its index at the front)
+    // has samples the tables name but no packet holds, which the packet scan finds.
+    let len = i64::try_from(std::fs::metadata(path).ok()?.len()).ok()?;
+    if !entries
+        .iter()
+        .all(|e| e.pos >= 0 && e.pos.checked_add(e.size).is_some_and(|end| end <= len))
+    {
         return None;
     }
     let track_id = u32::try_from(input.stream(stream)?.id()).ok()?;
@@ -1534,6 +1544,30 @@ mod tests {
                 other => panic!("{name}: {other:?}"),
             }
         }
+        // Cut short, index at the front: the samples past the end leave it to the packets.
+        ffmpeg(&[
+            "-i",
+            &d("gop60.mp4"),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            &d("faststart.mp4"),
+        ]);
+        let bytes = std::fs::read(d("faststart.mp4")).unwrap();
+        let cut = dir.path().join("cut.mp4");
+        std::fs::write(&cut, &bytes[..bytes.len() * 3 / 5]).unwrap();
+        let (mut input, stream) = open(&cut).unwrap();
+        assert_eq!(
+            read_index_from_tables(&cut, &mut input, stream),
+            Tables::NotTried
+        );
+        let whole = dir.path().join("faststart.mp4");
+        let (mut input, stream) = open(&whole).unwrap();
+        assert!(matches!(
+            read_index_from_tables(&whole, &mut input, stream),
+            Tables::Index(_)
+        ));
         // The file with negative offsets is the one where FFmpeg's shift is not zero.
         let shifted = |name: &str| {
             let path = dir.path().join(name);
