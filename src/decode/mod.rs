@@ -677,9 +677,9 @@ enum Tables {
 /// reading its 18000 packets through the demuxer (`read_index_blanked`).
 ///
 /// The tables must match the demuxer's index exactly (sample count, every decode duration),
-/// every sample must lie within the file (not cut short), and FFmpeg's reading of `ctts`
-/// must be the plain one (no entry it skips or distrusts);
-/// otherwise the packets are read. Keyframes are the container's sync samples, as in
+/// every sample must be non-empty and lie within the file (not cut short), and FFmpeg's
+/// reading of `ctts` must be the plain one (no entry it skips or distrusts); otherwise the
+/// packets are read. Keyframes are the container's sync samples, as in
 /// `read_index_blanked`. A seeking decode then checks every packet it reads against this
 /// index (`decode_span`), so a wrong one ends in the sequential decode, not wrong frames.
 fn read_index_from_tables(
@@ -725,12 +725,14 @@ fn index_from_tables(
         return None;
     }
     // Every sample's bytes must be in the file: a file cut short (its index at the front)
-    // has samples the tables name but no packet holds, which the packet scan finds.
+    // has samples the tables name but no packet holds, which the packet scan finds. And
+    // none may be empty: the packet scan refuses an index with an empty packet (it is no
+    // frame of the full decode), so the index must not count one either.
     let len = i64::try_from(std::fs::metadata(path).ok()?.len()).ok()?;
-    if !entries
-        .iter()
-        .all(|e| e.pos >= 0 && e.pos.checked_add(e.size).is_some_and(|end| end <= len))
-    {
+    let within = |e: &ff::IndexEntry| {
+        e.pos >= 0 && e.size > 0 && e.pos.checked_add(e.size).is_some_and(|end| end <= len)
+    };
+    if !entries.iter().all(within) {
         return None;
     }
     let track_id = u32::try_from(input.stream(stream)?.id()).ok()?;
