@@ -1469,15 +1469,20 @@ mod tests {
             "aac",
             &d("audio_first.mp4"),
         ]);
-        ffmpeg(&[
-            "-i",
-            &d("gop60.mp4"),
-            "-c",
-            "copy",
-            "-movflags",
-            "+negative_cts_offsets",
-            &d("negative_cts.mp4"),
-        ]);
+        // gop60.mp4's packets in another MP4 layout.
+        let remux = |movflags: &str, out: &str| {
+            let out = d(out);
+            ffmpeg(&[
+                "-i",
+                &d("gop60.mp4"),
+                "-c",
+                "copy",
+                "-movflags",
+                movflags,
+                &out,
+            ])
+        };
+        remux("+negative_cts_offsets", "negative_cts.mp4");
         ffmpeg(&[
             "-ss",
             "1.3",
@@ -1547,15 +1552,7 @@ mod tests {
             }
         }
         // Cut short, index at the front: the samples past the end leave it to the packets.
-        ffmpeg(&[
-            "-i",
-            &d("gop60.mp4"),
-            "-c",
-            "copy",
-            "-movflags",
-            "+faststart",
-            &d("faststart.mp4"),
-        ]);
+        remux("+faststart", "faststart.mp4");
         let bytes = std::fs::read(d("faststart.mp4")).unwrap();
         let cut = dir.path().join("cut.mp4");
         std::fs::write(&cut, &bytes[..bytes.len() * 3 / 5]).unwrap();
