@@ -123,9 +123,15 @@ fn track(trak: &[u8], track_id: u32) -> Option<SampleTables> {
                 .collect(),
         )
     };
-    let offsets = match children(stbl)?.iter().filter(|(k, _)| k == b"ctts").count() {
-        0 => Vec::new(),
-        1 => pairs(child(stbl, b"ctts")?)?
+    // No `ctts` box: no offsets; two: not a file to guess about.
+    let ctts: Vec<&[u8]> = children(stbl)?
+        .into_iter()
+        .filter(|(kind, _)| kind == b"ctts")
+        .map(|(_, body)| body)
+        .collect();
+    let offsets = match ctts[..] {
+        [] => Vec::new(),
+        [body] => pairs(body)?
             .into_iter()
             .map(|(count, offset)| (count as i32, offset as i32))
             .collect(),
