@@ -8,4 +8,7 @@ bash scripts/setup.sh
 . scripts/env.sh
 # Two cores on CI: one test binary at a time, its tests on both cores.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-2}
+# The test command builds from a clean clone; incremental caches (~0.7 GB) pay off only in
+# an edit-compile loop, which runs cargo itself.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 cargo test --locked --all-targets "$@"

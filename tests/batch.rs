@@ -1719,7 +1719,10 @@ fn two_cpu_stages_give_one_stages_rows_and_score_at_once() {
 fn a_failing_batch_is_retried_alone_and_only_the_bad_video_is_an_error_row() {
     use gradtrust_video::models::{self, Arch, Model, ModelRequest};
     let dir = fixtures();
-    let state = common::model_fixture("r3d_18", 2, 8, 112).join("state.safetensors");
+    let state = common::weights(
+        &common::model_fixture("r3d_18", 2, 8, 112),
+        "state.safetensors",
+    );
     let request = |weights: PathBuf| ModelRequest {
         arch: Arch::Registry(models::spec("r3d_18").unwrap()),
         weights: weights.into(),

@@ -137,7 +137,10 @@ fn offline_message_says_which_file_to_put_where() {
 /// loaded and scored as if nothing had happened.
 #[test]
 fn legacy_file_under_its_torchvision_name_is_checked_once_and_a_flipped_bit_refused() {
-    let legacy = common::model_fixture("r3d_18", 2, 8, 112).join("state_legacy.pth");
+    let legacy = common::weights(
+        &common::model_fixture("r3d_18", 2, 8, 112),
+        "state_legacy.pth",
+    );
     let tmp = tempfile::tempdir().unwrap();
     let models = tmp.path().join("models");
     std::fs::create_dir_all(&models).unwrap();

@@ -208,7 +208,7 @@ fn truncated_and_foreign_weight_files_are_errors() {
     let src = model_fixture("r3d_18");
     let tmp = tempfile::tempdir().unwrap();
     for file in ["state_zip.pth", "state_legacy.pth", "state.safetensors"] {
-        let bytes = std::fs::read(src.join(file)).unwrap();
+        let bytes = std::fs::read(common::weights(&src, file)).unwrap();
         let cut = tmp.path().join(format!("cut-{file}"));
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
         let mut model = Model::new("r3d_18", Device::Cpu).unwrap();

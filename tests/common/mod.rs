@@ -48,11 +48,7 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
 /// temporary name and renamed when complete, so an interrupted run never leaves a half
 /// fixture that later runs would trust. Serialized within the process.
 pub fn cached_fixture(key: &str, make: impl FnOnce(&Path)) -> PathBuf {
-    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
-    let _guard = LOCK
-        .get_or_init(|| Mutex::new(()))
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _guard = fixture_lock();
     let dir = fixtures_root().join(key);
     if dir.is_dir() {
         return dir;
@@ -63,6 +59,14 @@ pub fn cached_fixture(key: &str, make: impl FnOnce(&Path)) -> PathBuf {
     make(&tmp);
     std::fs::rename(&tmp, &dir).unwrap();
     dir
+}
+
+/// One fixture is made at a time within the process (the test threads share the cache).
+fn fixture_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| Mutex::new(()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs the `ffmpeg` command line (quiet, overwrite) and panics with its stderr on failure.
@@ -100,10 +104,14 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 }
 
 /// A model parity fixture from `tests/py/model_fixture.py` (seeded torchvision model, its
-/// state_dict in every format, input, logits, features, parameter names, scores), cached as
-/// `model-{name}-seed0-b{batch}-t{frames}-s{size}`.
+/// state_dict as `state_zip.pth`, input, logits, features, parameter names, scores), cached
+/// as `model-{name}-seed0-b{batch}-t{frames}-s{size}-{generator hash}`. [`weights`] gives
+/// the other formats of its state_dict.
 pub fn model_fixture(name: &str, batch: u32, frames: u32, size: u32) -> PathBuf {
-    let key = format!("model-{name}-seed0-b{batch}-t{frames}-s{size}");
+    let key = format!(
+        "model-{name}-seed0-b{batch}-t{frames}-s{size}-{:016x}",
+        generator_hash(&["model_fixture.py", "scores_reference.py"])
+    );
     cached_fixture(&key, |dir| {
         let (batch, frames, size) = (batch.to_string(), frames.to_string(), size.to_string());
         run_python(
@@ -147,11 +155,44 @@ pub fn close(got: f64, want: f64, tol: f64) -> bool {
     (got - want).abs() <= tol * want.abs().max(1e-12)
 }
 
-/// A model with the weights `dir/file`, strictly loaded.
+/// `dir/file`, one of the formats a state_dict is published in, for a fixture that holds
+/// `state_zip.pth`: `state_legacy.pth`, `state_legacy_no_nbt.pth` and `state.safetensors`
+/// are made from the zip by `tests/py/state_format.py` the first time a test asks (written
+/// under a temporary name and renamed, like [`cached_fixture`]). Weights are most of a
+/// fixture's bytes, so only the formats some test loads are kept.
+pub fn weights(dir: &Path, file: &str) -> PathBuf {
+    let path = dir.join(file);
+    let format = match file {
+        "state_zip.pth" => return path,
+        "state_legacy.pth" => "legacy",
+        "state_legacy_no_nbt.pth" => "legacy_no_nbt",
+        "state.safetensors" => "safetensors",
+        other => panic!("no weight format is named {other}"),
+    };
+    let _guard = fixture_lock();
+    if !path.is_file() {
+        let partial = dir.join(format!("{file}.partial"));
+        run_python(
+            "state_format.py",
+            &[
+                "--zip",
+                dir.join("state_zip.pth").to_str().unwrap(),
+                "--format",
+                format,
+                "--out",
+                partial.to_str().unwrap(),
+            ],
+        );
+        std::fs::rename(&partial, &path).unwrap();
+    }
+    path
+}
+
+/// A model with the weights `dir/file` (see [`weights`]), strictly loaded.
 pub fn loaded(name: &str, dir: &Path, file: &str) -> gradtrust_video::models::Model {
     let mut model = gradtrust_video::models::Model::new(name, tch::Device::Cpu).unwrap();
     model
-        .load_weights(&dir.join(file))
+        .load_weights(&weights(dir, file))
         .unwrap_or_else(|e| panic!("{name} {file}: {e}"));
     model
 }
@@ -330,21 +371,26 @@ pub fn mp4_with_timestamp_gap(path: &Path) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// FNV-1a of own_model_fixture.py and the scripts it imports: the part of a cache key that
-/// makes a changed generator regenerate its fixtures.
-pub fn own_model_generator_hash() -> u64 {
+/// FNV-1a of the given `tests/py` scripts: the part of a cache key that makes a changed
+/// generator regenerate its fixtures.
+pub fn generator_hash(scripts: &[&str]) -> u64 {
     let mut hash: u64 = 0xcbf29ce484222325;
-    for script in [
-        "own_model_fixture.py",
-        "model_fixture.py",
-        "scores_reference.py",
-        "suite_reference.py",
-    ] {
+    for script in scripts {
         for b in std::fs::read(repo().join("tests/py").join(script)).unwrap() {
             hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
         }
     }
     hash
+}
+
+/// [`generator_hash`] of own_model_fixture.py and the scripts it imports.
+pub fn own_model_generator_hash() -> u64 {
+    generator_hash(&[
+        "own_model_fixture.py",
+        "model_fixture.py",
+        "scores_reference.py",
+        "suite_reference.py",
+    ])
 }
 
 /// A fixture of own_model_fixture.py (tests/own_models.rs; scores_suite.rs uses its traced

@@ -5,7 +5,7 @@ swin_v2_t, vit_b_16, swin_b, maxvit_t), run as the Rust side runs it: a single-f
 Usage:
   image_model_fixture.py --model NAME --out DIR [--seed 0] [--batch 1] [--size 224] [--legacy]
 
-Same outputs and weight randomization as model_fixture.py (its `randomize`, `save_states` and
+Same outputs and weight randomization as model_fixture.py (its `randomize` and
 `find_classifier` are reused: BatchNorm/LayerNorm affine and statistics, all-zero Linear/Conv
 biases, then the classifier with N = 1000 rows), followed by the parameters these
 architectures add, drawn in named_parameters() order so they matter in the parity test:

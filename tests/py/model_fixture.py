@@ -8,9 +8,7 @@ Usage:
 NAME: r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b, mvit_v2_s, swin3d_t, swin3d_s, swin3d_b;
 or an image model (IMAGE_MODELS: alexnet, vgg11_bn, resnet18, resnet50, wide_resnet50_2,
 resnext50_32x4d, resnext101_64x4d, mobilenet_v3_small, efficientnet_v2_s), which needs
---frames 1: torchvision.models.NAME with N = 1000 classes, run on x[:, :, 0] (4-D), and only
-state_zip.pth is written of the weight files (they are large; the other formats are the
-video tests' concern).
+--frames 1: torchvision.models.NAME with N = 1000 classes, run on x[:, :, 0] (4-D).
 Input sizes come from the flags (S3D needs frames >= 13 and size >= 209; MViT exactly 16 x 224).
 
 Weights (all draws from the global generator seeded by --seed, in this order): the builder's
@@ -23,10 +21,9 @@ is 2-D or a 1x1x1 conv) weight ~ N(0, 0.05), bias ~ N(0, 0.1); then the input
 x = randn(batch, 3, frames, size, size).
 
 Files written into DIR (created if missing):
-  state_zip.pth            torch.save(model.state_dict())  (OrderedDict with _metadata)
-  state_legacy.pth         same, _use_new_zipfile_serialization=False (not a zip)
-  state_legacy_no_nbt.pth  legacy, without any num_batches_tracked key (still an OrderedDict)
-  state.safetensors        the safetensors format (contiguous clones)
+  state_zip.pth            torch.save(model.state_dict())  (OrderedDict with _metadata); the
+                           other formats are made from it by state_format.py when a test
+                           asks for them (weights are the bulk of a fixture)
   input.npy                [B, 3, T, H, W] float32
   logits.npy               [B, N] float32   (batched no_grad forward)
   features.npy             [B, D] float32   (classifier input; S3D: its position mean)
@@ -44,11 +41,9 @@ Nothing is printed on stdout.
 """
 
 import argparse
-import collections
 import json
 import os
 import sys
-import zipfile
 
 import numpy as np
 import torch
@@ -119,29 +114,6 @@ def randomize(model, classifier_module):
         classifier_module.bias.normal_(0.0, 0.1)
 
 
-def save_states(sd, out):
-    torch.save(sd, os.path.join(out, "state_zip.pth"))
-    torch.save(sd, os.path.join(out, "state_legacy.pth"), _use_new_zipfile_serialization=False)
-    no_nbt = collections.OrderedDict((k, v) for k, v in sd.items() if not k.endswith("num_batches_tracked"))
-    no_nbt._metadata = collections.OrderedDict(
-        (k, dict(v)) for k, v in getattr(sd, "_metadata", {}).items()
-    )
-    torch.save(no_nbt, os.path.join(out, "state_legacy_no_nbt.pth"), _use_new_zipfile_serialization=False)
-    # safetensors.numpy writes the same file format as safetensors.torch.save_file (dtypes here
-    # are float32 and int64 only); safetensors.torch needs the `packaging` module, which the
-    # project's environment does not install.
-    import safetensors.numpy
-
-    safetensors.numpy.save_file(
-        {k: v.detach().contiguous().clone().numpy() for k, v in sd.items()},
-        os.path.join(out, "state.safetensors"),
-        metadata={"format": "pt"},
-    )
-    assert not zipfile.is_zipfile(os.path.join(out, "state_legacy.pth"))
-    assert not zipfile.is_zipfile(os.path.join(out, "state_legacy_no_nbt.pth"))
-    assert zipfile.is_zipfile(os.path.join(out, "state_zip.pth"))
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, choices=MODELS + IMAGE_MODELS)
@@ -169,10 +141,7 @@ def main(argv=None):
     model.eval()
 
     sd = model.state_dict()
-    if image:
-        torch.save(sd, os.path.join(a.out, "state_zip.pth"))
-    else:
-        save_states(sd, a.out)
+    torch.save(sd, os.path.join(a.out, "state_zip.pth"))
 
     x = torch.randn(a.batch, 3, a.frames, a.size, a.size)
     np.save(os.path.join(a.out, "input.npy"), x.numpy().astype(np.float32, copy=False))
