@@ -43,23 +43,11 @@ fn read_moov(file: &File) -> Option<Vec<u8>> {
     let len = file.metadata().ok()?.len();
     let mut at = 0u64;
     while at + 8 <= len {
-        let mut header = [0u8; 16];
+        let mut head = [0u8; 16];
         let n = if at + 16 <= len { 16 } else { 8 };
-        file.read_exact_at(&mut header[..n], at).ok()?;
-        let (kind, size, header_len) = match u32::from_be_bytes(header[..4].try_into().ok()?) {
-            // A size of 1: the real size follows as 64 bits; 0: the box runs to the end.
-            1 if n == 16 => (
-                &header[4..8],
-                u64::from_be_bytes(header[8..16].try_into().ok()?),
-                16,
-            ),
-            0 => (&header[4..8], len - at, 8),
-            size => (&header[4..8], u64::from(size), 8),
-        };
-        if size < header_len || at.checked_add(size)? > len {
-            return None;
-        }
-        if kind == b"moov" {
+        file.read_exact_at(&mut head[..n], at).ok()?;
+        let (kind, size, header_len) = header(&head[..n], len - at)?;
+        if &kind == b"moov" {
             let body = size - header_len;
             if body > MAX_MOOV {
                 return None;
@@ -73,23 +61,26 @@ fn read_moov(file: &File) -> Option<Vec<u8>> {
     None
 }
 
+/// The header of the box that starts `head` (its first 8 bytes, or 16 when they are there),
+/// with `room` bytes from the box's start to the end of its parent (or file): (type, size,
+/// header length). A size of 1 means the real size follows as 64 bits; 0, that the box runs
+/// to the end. `None` if the box does not fit in `room`.
+fn header(head: &[u8], room: u64) -> Option<([u8; 4], u64, u64)> {
+    let kind: [u8; 4] = head.get(4..8)?.try_into().ok()?;
+    let (size, header_len) = match be_u32(head, 0)? {
+        1 => (u64::from_be_bytes(head.get(8..16)?.try_into().ok()?), 16),
+        0 => (room, 8),
+        size => (u64::from(size), 8),
+    };
+    (size >= header_len && size <= room).then_some((kind, size, header_len))
+}
+
 /// The child boxes of a container box's body: (type, body). `None` if one overruns.
 fn children(mut data: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
     let mut out = Vec::new();
     while data.len() >= 8 {
-        let size = u32::from_be_bytes(data[..4].try_into().ok()?);
-        let kind: [u8; 4] = data[4..8].try_into().ok()?;
-        let (size, header_len) = match size {
-            1 => (
-                usize::try_from(u64::from_be_bytes(data.get(8..16)?.try_into().ok()?)).ok()?,
-                16,
-            ),
-            0 => (data.len(), 8),
-            size => (size as usize, 8),
-        };
-        if size < header_len || size > data.len() {
-            return None;
-        }
+        let (kind, size, header_len) = header(data, data.len() as u64)?;
+        let (size, header_len) = (usize::try_from(size).ok()?, header_len as usize);
         out.push((kind, &data[header_len..size]));
         data = &data[size..];
     }
