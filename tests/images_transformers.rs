@@ -7,42 +7,16 @@
 //! parameter names and full-model GradTrust.
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{
-    cached_fixture, gradtrust_agrees, head_reproduces_logits, loaded, read_json, read_npy, rel_err,
-    run_python,
+    gradtrust_agrees, head_reproduces_logits, image_fixture, loaded, read_json, read_npy, rel_err,
 };
 use gradtrust_video::models::{self, InputKind, Model};
 use gradtrust_video::scores::engine::score_batch;
 use gradtrust_video::scores::{ScoreOptions, ScoreSet};
 use gradtrust_video::Error;
 use tch::{Device, Kind, Tensor};
-
-/// The reference fixture for `name` on a `[1, 3, 1, size, size]` input (with the legacy
-/// weight format too when `legacy`), cached as `image-{name}-seed0-b1-s{size}`.
-fn fixture(name: &str, size: u32, legacy: bool) -> PathBuf {
-    let key = format!("image-{name}-seed0-b1-s{size}");
-    cached_fixture(&key, |dir| {
-        let size = size.to_string();
-        let mut args = vec![
-            "--model",
-            name,
-            "--out",
-            dir.to_str().unwrap(),
-            "--seed",
-            "0",
-            "--batch",
-            "1",
-            "--size",
-            &size,
-        ];
-        if legacy {
-            args.push("--legacy");
-        }
-        run_python("image_model_fixture.py", &args);
-    })
-}
 
 /// Logits and features within 1e-4 of torchvision for each weight file given; returns the
 /// model loaded from the last one and its forward.
@@ -177,7 +151,7 @@ fn wrong_size_is_an_error(name: &str, size: i64, batch_ok: bool) {
 #[test]
 fn vit_b_16_parity_scores_and_legacy_format() {
     let name = "vit_b_16";
-    let dir = fixture(name, 224, true);
+    let dir = image_fixture(name, 224);
     let (model, fwd) = parity(name, &dir, &["state_zip.pth", "state_legacy.pth"]);
     parameter_order(name, &dir, &model);
     gradtrust_agrees(name, &dir, &model, &fwd);
@@ -195,7 +169,7 @@ fn vit_b_16_parity_scores_and_legacy_format() {
 #[test]
 fn maxvit_t_parity_scores_without_classifier_bias() {
     let name = "maxvit_t";
-    let dir = fixture(name, 224, false);
+    let dir = image_fixture(name, 224);
     let (model, fwd) = parity(name, &dir, &["state_zip.pth"]);
     parameter_order(name, &dir, &model);
     assert!(model.classifier().bias.is_none());
@@ -214,7 +188,7 @@ fn maxvit_t_parity_scores_without_classifier_bias() {
 #[test]
 fn convnext_tiny_parity() {
     let name = "convnext_tiny";
-    let dir = fixture(name, 224, false);
+    let dir = image_fixture(name, 224);
     let (model, fwd) = parity(name, &dir, &["state_zip.pth"]);
     parameter_order(name, &dir, &model);
     gradtrust_agrees(name, &dir, &model, &fwd);
@@ -239,7 +213,7 @@ fn convnext_tiny_parity() {
 #[test]
 fn swin_b_parity() {
     let name = "swin_b";
-    let dir = fixture(name, 224, false);
+    let dir = image_fixture(name, 224);
     let (model, fwd) = parity(name, &dir, &["state_zip.pth"]);
     parameter_order(name, &dir, &model);
     gradtrust_agrees(name, &dir, &model, &fwd);
@@ -251,7 +225,7 @@ fn swin_b_parity() {
 #[test]
 fn swin_v2_t_parity_at_256() {
     let name = "swin_v2_t";
-    let dir = fixture(name, 256, false);
+    let dir = image_fixture(name, 256);
     let (model, fwd) = parity(name, &dir, &["state_zip.pth"]);
     parameter_order(name, &dir, &model);
     gradtrust_agrees(name, &dir, &model, &fwd);
@@ -274,7 +248,7 @@ fn swin_v2_t_parity_at_256() {
 #[test]
 fn swin_v2_t_parity_with_window_padding() {
     let name = "swin_v2_t";
-    let dir = fixture(name, 100, false);
+    let dir = image_fixture(name, 100);
     let (model, fwd) = parity(name, &dir, &["state_zip.pth"]);
     gradtrust_agrees(name, &dir, &model, &fwd);
     head_reproduces_logits(name, &model, &fwd);

@@ -161,27 +161,7 @@ fn image_models_suite_matches_reference() {
         check_suite_on(name, &dir, 1, 100.0, 0.0014);
     }
     for name in ["vit_b_16", "maxvit_t"] {
-        // Fixtures of tests/images_transformers.rs.
-        // The fixtures of tests/images_transformers.rs (same key, same files: vit_b_16's
-        // includes the legacy format).
-        let dir = cached_fixture(&format!("image-{name}-seed0-b1-s224"), |d| {
-            let mut args = vec![
-                "--model",
-                name,
-                "--out",
-                d.to_str().unwrap(),
-                "--seed",
-                "0",
-                "--batch",
-                "1",
-                "--size",
-                "224",
-            ];
-            if name == "vit_b_16" {
-                args.push("--legacy");
-            }
-            run_python("image_model_fixture.py", &args);
-        });
+        let dir = common::image_fixture(name, 224);
         check_suite_on(name, &dir, 1, 100.0, 0.0014);
     }
 }

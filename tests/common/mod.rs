@@ -110,7 +110,7 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 pub fn model_fixture(name: &str, batch: u32, frames: u32, size: u32) -> PathBuf {
     let key = format!(
         "model-{name}-seed0-b{batch}-t{frames}-s{size}-{:016x}",
-        generator_hash(&["model_fixture.py", "scores_reference.py"])
+        generator_hash(&["model_fixture.py", "scores_reference.py", "state_format.py"])
     );
     cached_fixture(&key, |dir| {
         let (batch, frames, size) = (batch.to_string(), frames.to_string(), size.to_string());
@@ -127,6 +127,40 @@ pub fn model_fixture(name: &str, batch: u32, frames: u32, size: u32) -> PathBuf 
                 &batch,
                 "--frames",
                 &frames,
+                "--size",
+                &size,
+            ],
+        );
+    })
+}
+
+/// The reference fixture of `tests/py/image_model_fixture.py` for the image model `name`
+/// (the transformers and ConvNeXt, with their extra parameters drawn) on a
+/// `[1, 3, 1, size, size]` input, cached as `image-{name}-seed0-b1-s{size}-{generator hash}`.
+/// [`weights`] gives the other formats of its state_dict.
+pub fn image_fixture(name: &str, size: u32) -> PathBuf {
+    let key = format!(
+        "image-{name}-seed0-b1-s{size}-{:016x}",
+        generator_hash(&[
+            "image_model_fixture.py",
+            "model_fixture.py",
+            "scores_reference.py",
+            "state_format.py",
+        ])
+    );
+    cached_fixture(&key, |dir| {
+        let size = size.to_string();
+        run_python(
+            "image_model_fixture.py",
+            &[
+                "--model",
+                name,
+                "--out",
+                dir.to_str().unwrap(),
+                "--seed",
+                "0",
+                "--batch",
+                "1",
                 "--size",
                 &size,
             ],
@@ -156,7 +190,7 @@ pub fn close(got: f64, want: f64, tol: f64) -> bool {
 }
 
 /// `dir/file`, one of the formats a state_dict is published in, for a fixture that holds
-/// `state_zip.pth`: `state_legacy.pth`, `state_legacy_no_nbt.pth` and `state.safetensors`
+/// `state_zip.pth` ([`model_fixture`], [`image_fixture`]): `state_legacy.pth`, `state_legacy_no_nbt.pth` and `state.safetensors`
 /// are made from the zip by `tests/py/state_format.py` the first time a test asks (written
 /// under a temporary name and renamed, like [`cached_fixture`]). Weights are most of a
 /// fixture's bytes, so only the formats some test loads are kept.

@@ -3,7 +3,7 @@
 swin_v2_t, vit_b_16, swin_b, maxvit_t), run as the Rust side runs it: a single-frame clip.
 
 Usage:
-  image_model_fixture.py --model NAME --out DIR [--seed 0] [--batch 1] [--size 224] [--legacy]
+  image_model_fixture.py --model NAME --out DIR [--seed 0] [--batch 1] [--size 224]
 
 Same outputs and weight randomization as model_fixture.py (its `randomize` and
 `find_classifier` are reused: BatchNorm/LayerNorm affine and statistics, all-zero Linear/Conv
@@ -19,7 +19,6 @@ then x = randn(batch, 3, 1, size, size) (the model sees x[:, :, 0]).
 
 Files written into DIR (created if missing):
   state_zip.pth            torch.save(model.state_dict())
-  state_legacy.pth         only with --legacy: _use_new_zipfile_serialization=False
   input.npy                [B, 3, 1, H, W] float32
   logits.npy               [B, 1000] float32
   features.npy             [B, D] float32 (input of the final Linear)
@@ -78,7 +77,6 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--legacy", action="store_true", help="also write state_legacy.pth")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     a = ap.parse_args(argv)
 
@@ -94,8 +92,6 @@ def main(argv=None):
 
     sd = model.state_dict()
     torch.save(sd, os.path.join(a.out, "state_zip.pth"))
-    if a.legacy:
-        torch.save(sd, os.path.join(a.out, "state_legacy.pth"), _use_new_zipfile_serialization=False)
 
     clip = torch.randn(a.batch, 3, 1, a.size, a.size)
     np.save(os.path.join(a.out, "input.npy"), clip.numpy().astype(np.float32, copy=False))
