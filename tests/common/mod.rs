@@ -108,30 +108,13 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 /// as `model-{name}-seed0-b{batch}-t{frames}-s{size}-{generator hash}`. [`weights`] gives
 /// the other formats of its state_dict.
 pub fn model_fixture(name: &str, batch: u32, frames: u32, size: u32) -> PathBuf {
-    let key = format!(
-        "model-{name}-seed0-b{batch}-t{frames}-s{size}-{:016x}",
-        generator_hash(&["model_fixture.py", "scores_reference.py", "state_format.py"])
-    );
-    cached_fixture(&key, |dir| {
-        let (batch, frames, size) = (batch.to_string(), frames.to_string(), size.to_string());
-        run_python(
-            "model_fixture.py",
-            &[
-                "--model",
-                name,
-                "--out",
-                dir.to_str().unwrap(),
-                "--seed",
-                "0",
-                "--batch",
-                &batch,
-                "--frames",
-                &frames,
-                "--size",
-                &size,
-            ],
-        );
-    })
+    let (batch, frames, size) = (batch.to_string(), frames.to_string(), size.to_string());
+    seeded_fixture(
+        &format!("model-{name}-seed0-b{batch}-t{frames}-s{size}"),
+        &["model_fixture.py", "scores_reference.py", "state_format.py"],
+        name,
+        &["--batch", &batch, "--frames", &frames, "--size", &size],
+    )
 }
 
 /// The reference fixture of `tests/py/image_model_fixture.py` for the image model `name`
@@ -139,32 +122,36 @@ pub fn model_fixture(name: &str, batch: u32, frames: u32, size: u32) -> PathBuf 
 /// `[1, 3, 1, size, size]` input, cached as `image-{name}-seed0-b1-s{size}-{generator hash}`.
 /// [`weights`] gives the other formats of its state_dict.
 pub fn image_fixture(name: &str, size: u32) -> PathBuf {
-    let key = format!(
-        "image-{name}-seed0-b1-s{size}-{:016x}",
-        generator_hash(&[
+    let size = size.to_string();
+    seeded_fixture(
+        &format!("image-{name}-seed0-b1-s{size}"),
+        &[
             "image_model_fixture.py",
             "model_fixture.py",
             "scores_reference.py",
             "state_format.py",
-        ])
-    );
+        ],
+        name,
+        &["--batch", "1", "--size", &size],
+    )
+}
+
+/// `scripts[0] --model name --out DIR --seed 0 flags…`, cached as `key-{hash}`, the hash
+/// of `scripts`: the generator, what it imports and `state_format.py`, which writes into
+/// the fixture (see [`weights`]).
+fn seeded_fixture(key: &str, scripts: &[&str], name: &str, flags: &[&str]) -> PathBuf {
+    let key = format!("{key}-{:016x}", generator_hash(scripts));
     cached_fixture(&key, |dir| {
-        let size = size.to_string();
-        run_python(
-            "image_model_fixture.py",
-            &[
-                "--model",
-                name,
-                "--out",
-                dir.to_str().unwrap(),
-                "--seed",
-                "0",
-                "--batch",
-                "1",
-                "--size",
-                &size,
-            ],
-        );
+        let mut args = vec![
+            "--model",
+            name,
+            "--out",
+            dir.to_str().unwrap(),
+            "--seed",
+            "0",
+        ];
+        args.extend(flags);
+        run_python(scripts[0], &args);
     })
 }
 
